@@ -1,0 +1,47 @@
+"""The two ways to install (pip via pyproject, conda via environment.yml) pin the same packages."""
+import re
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _pyproject_pins() -> list[str]:
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+
+
+def _environment_pins() -> list[str]:
+    lines = (ROOT / "environment.yml").read_text().splitlines()
+    return [m.group(1) for line in lines if (m := re.match(r"\s+- ([A-Za-z0-9_.\-]+==\S+)$", line))]
+
+
+def test_every_dependency_is_pinned_to_an_exact_version():
+    for requirement in _pyproject_pins():
+        assert re.fullmatch(r"[A-Za-z0-9_.\-]+==[0-9][0-9A-Za-z.]*", requirement), requirement
+
+
+def test_environment_yml_pins_exactly_what_pyproject_pins():
+    assert sorted(_environment_pins()) == sorted(_pyproject_pins())
+    assert "  - python=3.11" in (ROOT / "environment.yml").read_text().splitlines()
+
+
+def test_torch_is_pinned_to_the_cpu_wheel_on_disk():
+    assert "torch==2.13.0" in _pyproject_pins()
+
+
+def test_importing_mmcourse_imports_no_framework_and_sets_env_defaults():
+    code = ("import os, sys; os.environ.pop('TF_CPP_MIN_LOG_LEVEL', None); os.environ['OMP_WAIT_POLICY'] = 'ACTIVE';"
+            "import mmcourse, mmcourse.data, mmcourse.exercises, mmcourse.env;"
+            "print(sorted(m for m in ('torch', 'tensorflow', 'keras') if m in sys.modules));"
+            "print(os.environ['TF_CPP_MIN_LOG_LEVEL'], os.environ['OMP_WAIT_POLICY'])")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.splitlines() == ["[]", "3 ACTIVE"]  # a user's own OMP_WAIT_POLICY wins
+
+
+def test_ci_runs_the_readme_commands():
+    readme = (ROOT / "README.md").read_text()
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "make lab" in readme and "make test" in readme
+    assert "make install" in ci and "make test" in ci
