@@ -1,4 +1,8 @@
-"""Shared test set-up: a headless plotting backend and helpers to read solution notebooks."""
-import os
+"""Shared test set-up: a headless plotting backend for this process only.
 
-os.environ.setdefault("MPLBACKEND", "Agg")
+``matplotlib.use`` (not the MPLBACKEND variable) so that notebook kernels
+started by nbval keep their inline backend and still draw their figures.
+"""
+import matplotlib
+
+matplotlib.use("Agg")

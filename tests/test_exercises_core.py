@@ -100,3 +100,12 @@ def test_solution_source_reads_the_graded_cell_of_the_solution_notebook(tmp_path
     assert solution_source("99", "q9", tmp_path) == "x = 1\nq9.check(x)"
     assert "No cell with grade_id 'q1'" in solution_source("99", "q1", tmp_path)
     assert "not here" in solution_source("98", "q1", tmp_path)
+
+
+def test_framework_objects_without_a_shape_are_described_not_crashed_on():
+    feedback = Answer().evaluate(torch.device("cpu"))
+    assert not feedback.correct and "should be a number, got a torch device" in feedback.message
+
+
+def test_nan_in_an_integer_answer_is_reported_as_nan():
+    assert "NaN" in compare(np.array([1.0, np.nan]), np.array([1, 2]))

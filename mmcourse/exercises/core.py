@@ -42,10 +42,13 @@ def _describe(value: Any) -> str:
     """Short description of a value's type (and shape) for feedback messages."""
     kind = type(value)
     module = kind.__module__.split(".")[0]
-    if module == "torch":
-        return f"a torch.Tensor of shape {tuple(value.shape)}"
-    if module in ("tensorflow", "keras"):
-        return f"a TensorFlow tensor of shape {tuple(value.shape)}"
+    shape = getattr(value, "shape", None)
+    if module == "torch" and shape is not None:
+        return f"a torch.Tensor of shape {tuple(shape)}"
+    if module in ("tensorflow", "keras") and shape is not None:
+        return f"a TensorFlow tensor of shape {tuple(shape)}"
+    if module in ("torch", "tensorflow", "keras"):
+        return f"a {module} {kind.__name__}"
     if isinstance(value, np.ndarray):
         return f"a NumPy array of shape {value.shape} and dtype {value.dtype}"
     return f"a {kind.__name__}"
@@ -110,14 +113,14 @@ def _compare_arrays(answer: Any, expected: np.ndarray, rtol: float, atol: float,
         return f"{what} should be a NumPy array, got {_describe(answer)}." + _convert_advice(answer)
     if answer.shape != expected.shape:
         return f"{what} has the wrong shape: expected {expected.shape}, got {answer.shape}"
-    if expected.dtype.kind in "biu" and answer.dtype.kind not in "biu":
-        return f"{what} should hold integers, got dtype {answer.dtype}"
     if answer.dtype.kind not in "biuf":
         return f"{what} should hold numbers, got dtype {answer.dtype}"
     bad = ~np.isfinite(answer)
     if bad.any():
         where = tuple(int(i) for i in np.argwhere(bad)[0])
         return f"{what} contains NaN or inf ({int(bad.sum())} entries, the first at index {where})"
+    if expected.dtype.kind in "biu" and answer.dtype.kind not in "biu":
+        return f"{what} should hold integers, got dtype {answer.dtype}"
     close = np.isclose(answer, expected, rtol=rtol, atol=atol)
     if not close.all():
         where = tuple(int(i) for i in np.argwhere(~close)[0])
@@ -139,13 +142,15 @@ class Question:
     hints: tuple[str, ...] = ()
     rtol: float = 1e-5
     atol: float = 1e-8
+    last_answer: Any = None  # what check() was last given; nbgrader's test cells grade it
 
     def __init__(self) -> None:
         self._hints_shown = 0
 
     # -- what the learner calls ------------------------------------------------
     def check(self, answer: Any) -> None:
-        """Check ``answer`` and print feedback; never raises."""
+        """Check ``answer`` and print feedback; never raises. Keeps the answer in ``last_answer``."""
+        self.last_answer = answer
         print(self.evaluate(answer).message)
 
     def hint(self) -> None:
