@@ -1,0 +1,1 @@
+"""Keras models of the course, one module per topic; each has a PyTorch twin in ``mmcourse.torch_models``."""
