@@ -19,6 +19,7 @@ from __future__ import annotations
 import numpy as np
 
 from mmcourse.env import import_tensorflow
+from mmcourse.keras_models._weights import conv_and_dense_weights, require_layers, set_weights_checked
 
 import_tensorflow()  # silences TensorFlow's start-up log lines before keras loads it
 import keras  # noqa: E402
@@ -53,11 +54,6 @@ def logits_model(model: keras.Model) -> keras.Model:
     return keras.Model(inputs=model.inputs, outputs=model.get_layer("head").output)
 
 
-def _numpy(tensor) -> np.ndarray:
-    """A torch parameter as a NumPy array (detached, on the CPU)."""
-    return tensor.detach().cpu().numpy()
-
-
 def copy_weights_from_torch(model: keras.Model, torch_model) -> None:
     """Load the weights of a torch ``AVFusionNet`` into its Keras twin ``model``, in place.
 
@@ -70,26 +66,14 @@ def copy_weights_from_torch(model: keras.Model, torch_model) -> None:
     Every shape is checked before any weight is set, so a mismatch leaves
     ``model`` as it was.
     """
-    for name in ("image_conv1", "image_conv2", "image_dense", "audio_dense", "head"):
-        if not hasattr(torch_model, name):
-            raise ValueError(f"torch_model must be an AVFusionNet with a layer named {name!r}, "
-                             f"got {type(torch_model).__name__}")
-    weights = {name: [_numpy(getattr(torch_model, name).weight).transpose(2, 3, 1, 0),
-                      _numpy(getattr(torch_model, name).bias)] for name in ("image_conv1", "image_conv2")}
-    for name in ("audio_dense", "head"):
-        weights[name] = [_numpy(getattr(torch_model, name).weight).T, _numpy(getattr(torch_model, name).bias)]
+    require_layers(torch_model, ("image_conv1", "image_conv2", "image_dense", "audio_dense", "head"), "an AVFusionNet")
+    weights = conv_and_dense_weights(torch_model, ("image_conv1", "image_conv2"), ("audio_dense", "head"))
     _, height, width, channels = model.get_layer("image_pool2").output.shape
-    dense = _numpy(torch_model.image_dense.weight)  # (units, C * H * W), rows of each unit in C, H, W order
+    dense = torch_model.image_dense.weight.detach().cpu().numpy()  # (units, C*H*W), each row in C, H, W order
     if dense.shape[1] != channels * height * width:
         raise ValueError(f"torch_model.image_dense takes {dense.shape[1]} inputs but the Keras model's conv map "
                          f"has {height} x {width} x {channels}; build both with the same arguments")
     units = dense.shape[0]
     kernel = dense.reshape(units, channels, height, width).transpose(2, 3, 1, 0).reshape(-1, units)  # (H*W*C, units)
-    weights["image_dense"] = [kernel, _numpy(torch_model.image_dense.bias)]
-    for name, arrays in weights.items():
-        wanted = [tuple(w.shape) for w in model.get_layer(name).weights]
-        if wanted != [a.shape for a in arrays]:
-            raise ValueError(f"layer {name!r}: the Keras model wants weights of shapes {wanted}, the torch model "
-                             f"gives {[a.shape for a in arrays]}; build both with the same arguments")
-    for name, arrays in weights.items():
-        model.get_layer(name).set_weights(arrays)
+    weights["image_dense"] = [kernel, torch_model.image_dense.bias.detach().cpu().numpy()]
+    set_weights_checked(model, weights)

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 
 from mmcourse.env import import_tensorflow
-from mmcourse.numpy_nn.convert import conv2d_weights_from_torch, conv2d_weights_to_keras, linear_weights_from_torch
+from mmcourse.keras_models._weights import conv_and_dense_weights, require_layers, set_weights_checked
 
 import_tensorflow()  # silences TensorFlow's start-up log lines before keras loads it
 import keras  # noqa: E402
@@ -59,17 +59,5 @@ def copy_weights_from_torch(model: keras.Model, torch_model) -> None:
     flattens in (H, W, C) order too. Every shape is checked before any weight
     is set, so a mismatch leaves ``model`` as it was.
     """
-    for name in ("conv1", "conv2", "head"):
-        if not hasattr(torch_model, name):
-            raise ValueError(f"torch_model must be a DigitCNN with a layer named {name!r}, "
-                             f"got {type(torch_model).__name__}")
-    weights = {name: conv2d_weights_to_keras(*conv2d_weights_from_torch(getattr(torch_model, name)))
-               for name in ("conv1", "conv2")}
-    weights["head"] = list(linear_weights_from_torch(torch_model.head))
-    for name, arrays in weights.items():
-        wanted = [tuple(w.shape) for w in model.get_layer(name).weights]
-        if wanted != [a.shape for a in arrays]:
-            raise ValueError(f"layer {name!r}: the Keras model wants weights of shapes {wanted}, the torch model "
-                             f"gives {[a.shape for a in arrays]}; build both with the same arguments")
-    for name, arrays in weights.items():
-        model.get_layer(name).set_weights(arrays)
+    require_layers(torch_model, ("conv1", "conv2", "head"), "a DigitCNN")
+    set_weights_checked(model, conv_and_dense_weights(torch_model, ("conv1", "conv2"), ("head",)))

@@ -26,6 +26,8 @@ from __future__ import annotations
 import numpy as np
 
 from mmcourse.env import import_tensorflow
+from mmcourse.keras_models._weights import require_layers, set_weights_checked
+from mmcourse.numpy_nn.convert import linear_weights_from_torch
 
 import_tensorflow()  # silences TensorFlow's start-up log lines before keras loads it
 import keras  # noqa: E402
@@ -97,21 +99,12 @@ def copy_weights_from_torch(model: keras.Model, torch_model) -> None:
     shape is checked before any weight is set, so a mismatch leaves ``model``
     as it was.
     """
-    for name in ("rnn", "head"):
-        if not hasattr(torch_model, name):
-            raise ValueError(f"torch_model must be a SequenceClassifier with a layer named {name!r}, "
-                             f"got {type(torch_model).__name__}")
+    require_layers(torch_model, ("rnn", "head"), "a SequenceClassifier")
     torch_kind = _TORCH_NAMES.get(type(torch_model.rnn).__name__)
     keras_kind = {layer: name for name, layer in CELLS.items()}.get(type(model.get_layer("rnn")))
     if torch_kind != keras_kind:
         raise ValueError(f"the torch model has cell {torch_kind!r} but the Keras model has cell {keras_kind!r}; "
                          "build both with the same arguments")
     weights = {"rnn": rnn_layer_weights_from_torch(torch_model.rnn),
-               "head": [_numpy(torch_model.head.weight).T, _numpy(torch_model.head.bias)]}
-    for name, arrays in weights.items():
-        wanted = [tuple(w.shape) for w in model.get_layer(name).weights]
-        if wanted != [a.shape for a in arrays]:
-            raise ValueError(f"layer {name!r}: the Keras model wants weights of shapes {wanted}, the torch model "
-                             f"gives {[a.shape for a in arrays]}; build both with the same arguments")
-    for name, arrays in weights.items():
-        model.get_layer(name).set_weights(arrays)
+               "head": list(linear_weights_from_torch(torch_model.head))}
+    set_weights_checked(model, weights)
