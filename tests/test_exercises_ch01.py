@@ -22,7 +22,7 @@ def test_q1_rejects_counts_that_drop_missing_classes():
 
 def test_q1_names_nan_before_the_integer_dtype():
     message = _message(ch01.q1, lambda labels, k: np.full(k, np.nan))
-    assert "contains NaN or inf (for inputs shape (40,), 10)" in message
+    assert "the returned value contains NaN or inf (10 entries, the first at index (0,)) (for inputs shape (40,), 10)" in message
 
 
 def test_q1_accepts_a_histogram_with_one_bin_per_class():
