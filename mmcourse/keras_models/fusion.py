@@ -31,30 +31,11 @@ from collections.abc import Sequence
 import numpy as np
 
 from mmcourse.env import import_tensorflow
+from mmcourse.fusion import LATE_COMBINES, check_dims, check_positive, low_rank_factors
 
 import_tensorflow()  # silences TensorFlow's start-up log lines before keras loads it
 import keras  # noqa: E402
 from keras import layers, ops  # noqa: E402
-
-LATE_COMBINES = ("sum_logits", "mean_probs")
-
-
-def _check_dims(input_dims: Sequence[int], min_modalities: int = 2, max_modalities: int | None = None
-                ) -> tuple[int, ...]:
-    """``input_dims`` as a tuple of positive ints, one per modality; ValueError when it is not."""
-    dims = tuple(input_dims) if isinstance(input_dims, (list, tuple)) else ()
-    if not dims or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in dims):
-        raise ValueError(f"input_dims must be a list of positive ints (features per modality), got {input_dims!r}")
-    if len(dims) < min_modalities or (max_modalities is not None and len(dims) > max_modalities):
-        wanted = f"exactly {min_modalities}" if max_modalities == min_modalities else f"at least {min_modalities}"
-        raise ValueError(f"input_dims must give {wanted} modalities, got {len(dims)}: {dims}")
-    return dims
-
-
-def _check_positive(value: int, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
 
 
 def check_inputs(inputs: Sequence, input_dims: Sequence[int]) -> None:
@@ -95,8 +76,8 @@ class ConcatFusion(layers.Layer):
 
     def __init__(self, input_dims: Sequence[int], out_dim: int, **kwargs):
         super().__init__(**kwargs)
-        self.input_dims = _check_dims(input_dims)
-        self.out_dim = _check_positive(out_dim, "out_dim")
+        self.input_dims = check_dims(input_dims)
+        self.out_dim = check_positive(out_dim, "out_dim")
         self.proj = _dense(out_dim, sum(self.input_dims), "proj")
         self.built = True  # every weight exists already: Keras need not call build()
 
@@ -114,8 +95,8 @@ class WeightedSumFusion(layers.Layer):
 
     def __init__(self, input_dims: Sequence[int], out_dim: int, **kwargs):
         super().__init__(**kwargs)
-        self.input_dims = _check_dims(input_dims)
-        self.out_dim = _check_positive(out_dim, "out_dim")
+        self.input_dims = check_dims(input_dims)
+        self.out_dim = check_positive(out_dim, "out_dim")
         self.proj = [_dense(out_dim, d, f"proj_{i}") for i, d in enumerate(self.input_dims)]
         self.weight_logits = self.add_weight(shape=(len(self.input_dims),), initializer="zeros",
                                              name="weight_logits")  # a: (M,)
@@ -144,8 +125,8 @@ class LateFusion(layers.Layer):
     def __init__(self, input_dims: Sequence[int], out_dim: int, combine: str = "sum_logits", hidden: int = 0,
                  **kwargs):
         super().__init__(**kwargs)
-        self.input_dims = _check_dims(input_dims)
-        self.out_dim = _check_positive(out_dim, "out_dim")
+        self.input_dims = check_dims(input_dims)
+        self.out_dim = check_positive(out_dim, "out_dim")
         if combine not in LATE_COMBINES:
             raise ValueError(f"combine must be one of {LATE_COMBINES}, got {combine!r}")
         if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 0:
@@ -180,8 +161,8 @@ class GatedFusion(layers.Layer):
 
     def __init__(self, input_dims: Sequence[int], out_dim: int, **kwargs):
         super().__init__(**kwargs)
-        self.input_dims = _check_dims(input_dims)
-        self.out_dim = _check_positive(out_dim, "out_dim")
+        self.input_dims = check_dims(input_dims)
+        self.out_dim = check_positive(out_dim, "out_dim")
         self.proj = [_dense(out_dim, d, f"proj_{i}") for i, d in enumerate(self.input_dims)]
         self.gates = [_dense(out_dim, sum(self.input_dims), f"gate_{i}") for i in range(len(self.input_dims))]
         self.built = True  # every weight exists already: Keras need not call build()
@@ -216,35 +197,14 @@ class TensorFusion(layers.Layer):
 
     def __init__(self, input_dims: Sequence[int], out_dim: int, **kwargs):
         super().__init__(**kwargs)
-        self.input_dims = _check_dims(input_dims)
-        self.out_dim = _check_positive(out_dim, "out_dim")
+        self.input_dims = check_dims(input_dims)
+        self.out_dim = check_positive(out_dim, "out_dim")
         self.proj = _dense(out_dim, math.prod(d + 1 for d in self.input_dims), "proj")
         self.built = True  # every weight exists already: Keras need not call build()
 
     def call(self, inputs):
         check_inputs(inputs, self.input_dims)
         return self.proj(outer_with_ones(inputs))  # (B, prod (d_i + 1)) -> (B, out_dim)
-
-
-def low_rank_factors(weight: np.ndarray, input_dims: Sequence[int], rank: int) -> tuple[np.ndarray, np.ndarray]:
-    """LMF factors whose rank-``rank`` product best approximates a two-modality TFN weight.
-
-    weight (out, (d_1 + 1) (d_2 + 1)), each row W_j read as a (d_1 + 1, d_2 + 1)
-    matrix, so that TFN's output j is z_1^T W_j z_2 with z_i = [f_i; 1]. Its
-    singular value decomposition W_j = sum_k s_jk u_jk v_jk^T, cut after
-    ``rank`` terms (the best approximation of that rank), gives the factors
-    (rank, d_1 + 1, out) = s_jk u_jk and (rank, d_2 + 1, out) = v_jk; with
-    lambda = 1 the LMF output is then the TFN output, exactly once ``rank``
-    >= min(d_1 + 1, d_2 + 1).
-    """
-    d1, d2 = input_dims
-    out = weight.shape[0]
-    u, s, vt = np.linalg.svd(weight.reshape(out, d1 + 1, d2 + 1).astype(np.float64))  # (out, d1+1, k) ...
-    r = min(rank, len(s[0]))
-    first, second = np.zeros((rank, d1 + 1, out)), np.zeros((rank, d2 + 1, out))
-    first[:r] = (u[:, :, :r] * s[:, None, :r]).transpose(2, 1, 0)  # (r, d1 + 1, out)
-    second[:r] = vt[:, :r, :].transpose(1, 2, 0)  # (r, d2 + 1, out)
-    return first.astype(np.float32), second.astype(np.float32)
 
 
 class LowRankFusion(layers.Layer):
@@ -260,9 +220,9 @@ class LowRankFusion(layers.Layer):
 
     def __init__(self, input_dims: Sequence[int], out_dim: int, rank: int = 4, **kwargs):
         super().__init__(**kwargs)
-        self.input_dims = _check_dims(input_dims)
-        self.out_dim = _check_positive(out_dim, "out_dim")
-        self.rank = _check_positive(rank, "rank")
+        self.input_dims = check_dims(input_dims)
+        self.out_dim = check_positive(out_dim, "out_dim")
+        self.rank = check_positive(rank, "rank")
         self.factors = [self.add_weight(shape=(rank, d + 1, out_dim), name=f"factor_{i}",
                                         initializer=keras.initializers.RandomNormal(
                                             stddev=math.sqrt(2.0 / ((d + 1) * out_dim + rank * out_dim))))
@@ -311,11 +271,11 @@ class CrossAttentionFusion(layers.Layer):
     def __init__(self, input_dims: Sequence[int], out_dim: int, n_tokens: int = 4, d_model: int = 32,
                  n_heads: int = 2, **kwargs):
         super().__init__(**kwargs)
-        self.input_dims = _check_dims(input_dims, min_modalities=2, max_modalities=2)
-        self.out_dim = _check_positive(out_dim, "out_dim")
-        self.n_tokens = _check_positive(n_tokens, "n_tokens")
-        self.d_model = _check_positive(d_model, "d_model")
-        self.n_heads = _check_positive(n_heads, "n_heads")
+        self.input_dims = check_dims(input_dims, min_modalities=2, max_modalities=2)
+        self.out_dim = check_positive(out_dim, "out_dim")
+        self.n_tokens = check_positive(n_tokens, "n_tokens")
+        self.d_model = check_positive(d_model, "d_model")
+        self.n_heads = check_positive(n_heads, "n_heads")
         if d_model % n_heads:
             raise ValueError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
         self.tokens = [_dense(n_tokens * 4 * d_model, d, f"tokens_{i}") for i, d in enumerate(self.input_dims)]
@@ -361,7 +321,7 @@ class FusionClassifier(keras.Model):
         super().__init__(**kwargs)
         if not isinstance(fusion, FUSIONS):
             raise ValueError(f"fusion must be one of {[f.__name__ for f in FUSIONS]}, got {type(fusion).__name__}")
-        n_classes = _check_positive(n_classes, "n_classes")
+        n_classes = check_positive(n_classes, "n_classes")
         if isinstance(fusion, LateFusion) and fusion.out_dim != n_classes:
             raise ValueError(f"a LateFusion gives the logits itself: its out_dim ({fusion.out_dim}) must equal "
                              f"n_classes ({n_classes})")
@@ -489,7 +449,7 @@ class ImageEncoder(keras.Model):
             layers.MaxPooling2D(2),  # (B, 7, 7, c1)
             layers.Conv2D(c2, 3, padding="same", activation="relu"), layers.MaxPooling2D(2),  # (B, 3, 3, c2)
             layers.Flatten(), layers.Dense(units, activation="relu")])  # (B, units)
-        self.head = layers.Dense(_check_positive(n_classes, "n_classes"))
+        self.head = layers.Dense(check_positive(n_classes, "n_classes"))
         self.units = units
 
     def build(self, input_shape):
@@ -515,7 +475,7 @@ class AudioEncoder(keras.Model):
         # reset_after=True (the default) is the gate formula of torch's nn.GRU; unroll=True writes the few
         # time steps out in the graph instead of a loop, which is faster for short sequences such as 4 frames
         self.gru = layers.GRU(units, unroll=True)
-        self.head = layers.Dense(_check_positive(n_classes, "n_classes"))
+        self.head = layers.Dense(check_positive(n_classes, "n_classes"))
         self.units = units
 
     def build(self, input_shape):

@@ -24,29 +24,10 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
-LATE_COMBINES = ("sum_logits", "mean_probs")
-
-
-def _check_dims(input_dims: Sequence[int], min_modalities: int = 2, max_modalities: int | None = None
-                ) -> tuple[int, ...]:
-    """``input_dims`` as a tuple of positive ints, one per modality; ValueError when it is not."""
-    dims = tuple(input_dims) if isinstance(input_dims, (list, tuple)) else ()
-    if not dims or any(isinstance(d, bool) or not isinstance(d, int) or d < 1 for d in dims):
-        raise ValueError(f"input_dims must be a list of positive ints (features per modality), got {input_dims!r}")
-    if len(dims) < min_modalities or (max_modalities is not None and len(dims) > max_modalities):
-        wanted = f"exactly {min_modalities}" if max_modalities == min_modalities else f"at least {min_modalities}"
-        raise ValueError(f"input_dims must give {wanted} modalities, got {len(dims)}: {dims}")
-    return dims
-
-
-def _check_positive(value: int, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive int, got {value!r}")
-    return value
+from mmcourse.fusion import LATE_COMBINES, check_dims, check_positive, low_rank_factors
 
 
 def check_inputs(inputs: Sequence[torch.Tensor], input_dims: Sequence[int]) -> None:
@@ -76,8 +57,8 @@ class ConcatFusion(nn.Module):
 
     def __init__(self, input_dims: Sequence[int], out_dim: int):
         super().__init__()
-        self.input_dims = _check_dims(input_dims)
-        self.out_dim = _check_positive(out_dim, "out_dim")
+        self.input_dims = check_dims(input_dims)
+        self.out_dim = check_positive(out_dim, "out_dim")
         self.proj = nn.Linear(sum(self.input_dims), out_dim)
 
     def forward(self, inputs: Sequence[torch.Tensor]) -> torch.Tensor:
@@ -94,8 +75,8 @@ class WeightedSumFusion(nn.Module):
 
     def __init__(self, input_dims: Sequence[int], out_dim: int):
         super().__init__()
-        self.input_dims = _check_dims(input_dims)
-        self.out_dim = _check_positive(out_dim, "out_dim")
+        self.input_dims = check_dims(input_dims)
+        self.out_dim = check_positive(out_dim, "out_dim")
         self.proj = nn.ModuleList([nn.Linear(d, out_dim) for d in self.input_dims])
         self.weight_logits = nn.Parameter(torch.zeros(len(self.input_dims)))  # a: (M,)
 
@@ -121,8 +102,8 @@ class LateFusion(nn.Module):
 
     def __init__(self, input_dims: Sequence[int], out_dim: int, combine: str = "sum_logits", hidden: int = 0):
         super().__init__()
-        self.input_dims = _check_dims(input_dims)
-        self.out_dim = _check_positive(out_dim, "out_dim")
+        self.input_dims = check_dims(input_dims)
+        self.out_dim = check_positive(out_dim, "out_dim")
         if combine not in LATE_COMBINES:
             raise ValueError(f"combine must be one of {LATE_COMBINES}, got {combine!r}")
         if isinstance(hidden, bool) or not isinstance(hidden, int) or hidden < 0:
@@ -151,8 +132,8 @@ class GatedFusion(nn.Module):
 
     def __init__(self, input_dims: Sequence[int], out_dim: int):
         super().__init__()
-        self.input_dims = _check_dims(input_dims)
-        self.out_dim = _check_positive(out_dim, "out_dim")
+        self.input_dims = check_dims(input_dims)
+        self.out_dim = check_positive(out_dim, "out_dim")
         self.proj = nn.ModuleList([nn.Linear(d, out_dim) for d in self.input_dims])
         self.gates = nn.ModuleList([nn.Linear(sum(self.input_dims), out_dim) for _ in self.input_dims])
 
@@ -185,34 +166,13 @@ class TensorFusion(nn.Module):
 
     def __init__(self, input_dims: Sequence[int], out_dim: int):
         super().__init__()
-        self.input_dims = _check_dims(input_dims)
-        self.out_dim = _check_positive(out_dim, "out_dim")
+        self.input_dims = check_dims(input_dims)
+        self.out_dim = check_positive(out_dim, "out_dim")
         self.proj = nn.Linear(math.prod(d + 1 for d in self.input_dims), out_dim)
 
     def forward(self, inputs: Sequence[torch.Tensor]) -> torch.Tensor:
         check_inputs(inputs, self.input_dims)
         return self.proj(outer_with_ones(inputs))  # (B, prod (d_i + 1)) -> (B, out_dim)
-
-
-def low_rank_factors(weight: np.ndarray, input_dims: Sequence[int], rank: int) -> tuple[np.ndarray, np.ndarray]:
-    """LMF factors whose rank-``rank`` product best approximates a two-modality TFN weight.
-
-    weight (out, (d_1 + 1) (d_2 + 1)), each row W_j read as a (d_1 + 1, d_2 + 1)
-    matrix, so that TFN's output j is z_1^T W_j z_2 with z_i = [f_i; 1]. Its
-    singular value decomposition W_j = sum_k s_jk u_jk v_jk^T, cut after
-    ``rank`` terms (the best approximation of that rank), gives the factors
-    (rank, d_1 + 1, out) = s_jk u_jk and (rank, d_2 + 1, out) = v_jk; with
-    lambda = 1 the LMF output is then the TFN output, exactly once ``rank``
-    >= min(d_1 + 1, d_2 + 1).
-    """
-    d1, d2 = input_dims
-    out = weight.shape[0]
-    u, s, vt = np.linalg.svd(weight.reshape(out, d1 + 1, d2 + 1).astype(np.float64))  # (out, d1+1, k) ...
-    r = min(rank, len(s[0]))
-    first, second = np.zeros((rank, d1 + 1, out)), np.zeros((rank, d2 + 1, out))
-    first[:r] = (u[:, :, :r] * s[:, None, :r]).transpose(2, 1, 0)  # (r, d1 + 1, out)
-    second[:r] = vt[:, :r, :].transpose(1, 2, 0)  # (r, d2 + 1, out)
-    return first.astype(np.float32), second.astype(np.float32)
 
 
 class LowRankFusion(nn.Module):
@@ -231,9 +191,9 @@ class LowRankFusion(nn.Module):
 
     def __init__(self, input_dims: Sequence[int], out_dim: int, rank: int = 4):
         super().__init__()
-        self.input_dims = _check_dims(input_dims)
-        self.out_dim = _check_positive(out_dim, "out_dim")
-        self.rank = _check_positive(rank, "rank")
+        self.input_dims = check_dims(input_dims)
+        self.out_dim = check_positive(out_dim, "out_dim")
+        self.rank = check_positive(rank, "rank")
         self.factors = nn.ParameterList([nn.Parameter(torch.empty(rank, d + 1, out_dim)) for d in self.input_dims])
         self.rank_weights = nn.Parameter(torch.empty(rank))  # lambda: (rank,)
         self.bias = nn.Parameter(torch.zeros(out_dim))
@@ -280,11 +240,11 @@ class CrossAttentionFusion(nn.Module):
     def __init__(self, input_dims: Sequence[int], out_dim: int, n_tokens: int = 4, d_model: int = 32,
                  n_heads: int = 2):
         super().__init__()
-        self.input_dims = _check_dims(input_dims, min_modalities=2, max_modalities=2)
-        self.out_dim = _check_positive(out_dim, "out_dim")
-        self.n_tokens = _check_positive(n_tokens, "n_tokens")
-        self.d_model = _check_positive(d_model, "d_model")
-        self.n_heads = _check_positive(n_heads, "n_heads")
+        self.input_dims = check_dims(input_dims, min_modalities=2, max_modalities=2)
+        self.out_dim = check_positive(out_dim, "out_dim")
+        self.n_tokens = check_positive(n_tokens, "n_tokens")
+        self.d_model = check_positive(d_model, "d_model")
+        self.n_heads = check_positive(n_heads, "n_heads")
         if d_model % n_heads:
             raise ValueError(f"d_model ({d_model}) must be divisible by n_heads ({n_heads})")
         self.tokens = nn.ModuleList([nn.Linear(d, n_tokens * 4 * d_model) for d in self.input_dims])
@@ -329,7 +289,7 @@ class FusionClassifier(nn.Module):
         super().__init__()
         if not isinstance(fusion, FUSIONS):
             raise ValueError(f"fusion must be one of {[f.__name__ for f in FUSIONS]}, got {type(fusion).__name__}")
-        n_classes = _check_positive(n_classes, "n_classes")
+        n_classes = check_positive(n_classes, "n_classes")
         if isinstance(fusion, LateFusion) and fusion.out_dim != n_classes:
             raise ValueError(f"a LateFusion gives the logits itself: its out_dim ({fusion.out_dim}) must equal "
                              f"n_classes ({n_classes})")
@@ -359,7 +319,7 @@ class ImageEncoder(nn.Module):
             nn.AvgPool2d(2), nn.Conv2d(1, c1, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (B, c1, 7, 7)
             nn.Conv2d(c1, c2, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),  # (B, c2, 3, 3)
             nn.Flatten(), nn.Linear(c2 * 9, units), nn.ReLU())  # (B, units)
-        self.head = nn.Linear(units, _check_positive(n_classes, "n_classes"))
+        self.head = nn.Linear(units, check_positive(n_classes, "n_classes"))
 
     def features(self, images: torch.Tensor) -> torch.Tensor:
         """images (B, 1, 28, 28) -> features (B, units)."""
@@ -377,7 +337,7 @@ class AudioEncoder(nn.Module):
     def __init__(self, n_classes: int = 10, n_coefficients: int = 13, units: int = 32):
         super().__init__()
         self.gru = nn.GRU(n_coefficients, units, batch_first=True)
-        self.head = nn.Linear(units, _check_positive(n_classes, "n_classes"))
+        self.head = nn.Linear(units, check_positive(n_classes, "n_classes"))
 
     def features(self, audio: torch.Tensor) -> torch.Tensor:
         """audio (B, T, 13) -> features (B, units)."""
