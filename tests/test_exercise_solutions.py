@@ -73,3 +73,15 @@ def test_wrong_answers_are_rejected_with_a_precise_message(chapter, name, source
         feedback = q.evaluate(wrong)
         assert not feedback.correct, f"accepted a wrong answer expecting {fragment!r}"
         assert fragment.lower() in feedback.message.lower(), (fragment, feedback.message)
+
+
+@pytest.mark.parametrize(("chapter", "name", "source"), CELLS, ids=IDS)
+def test_hints_come_in_order_and_then_repeat_the_last(chapter, name, source, capsys):
+    fresh = type(question(chapter, name))()
+    for _ in range(len(fresh.hints) + 1):
+        fresh.hint()
+    n = len(fresh.hints)
+    assert n >= 1, f"ch{chapter} {name} has no hint"
+    prefix = (lambda i: f"Hint {i}/{n}: ") if n > 1 else (lambda i: "Hint: ")
+    expected = [prefix(i + 1) + h for i, h in enumerate(fresh.hints)] + [prefix(n) + fresh.hints[-1]]
+    assert capsys.readouterr().out.splitlines() == expected

@@ -123,13 +123,3 @@ def test_q4_leaves_the_global_state_as_it_was_even_when_the_answer_raises():
     assert "raised RuntimeError: boom" in _message(ch00.q4, raises)
     assert ch00.q4.evaluate(lambda n, seed: (np.arange(n)[: n // 5], np.arange(n)[n // 5:])).status == "wrong"
     np.testing.assert_array_equal(np.random.rand(3), expected)
-
-
-@pytest.mark.parametrize("question", [ch00.q0, ch00.q1, ch00.q2, ch00.q3, ch00.q4], ids=lambda q: q.name)
-def test_hints_come_in_order_and_stay_on_the_last(question, capsys):
-    fresh = type(question)()
-    for _ in range(len(fresh.hints) + 1):
-        fresh.hint()
-    printed = capsys.readouterr().out.splitlines()
-    n = len(fresh.hints)
-    assert printed == [f"Hint {i + 1}/{n}: {h}" for i, h in enumerate(fresh.hints)] + [f"Hint {n}/{n}: {fresh.hints[-1]}"]

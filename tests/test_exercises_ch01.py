@@ -74,13 +74,3 @@ def test_q4_cases_have_one_most_common_training_answer_and_one_case_where_peekin
         assert len(counts) == 1 or counts[0][1] > counts[1][1], "a tie would make the expected answer arbitrary"
         peeking_differs |= Counter(test.tolist()).most_common(1)[0][0] != counts[0][0]
     assert peeking_differs
-
-
-@pytest.mark.parametrize("question", [ch01.q1, ch01.q2, ch01.q3, ch01.q4], ids=lambda q: q.name)
-def test_hints_come_in_order_and_stay_on_the_last(question, capsys):
-    fresh = type(question)()
-    for _ in range(len(fresh.hints) + 1):
-        fresh.hint()
-    printed = capsys.readouterr().out.splitlines()
-    n = len(fresh.hints)
-    assert printed == [f"Hint {i + 1}/{n}: {h}" for i, h in enumerate(fresh.hints)] + [f"Hint {n}/{n}: {fresh.hints[-1]}"]

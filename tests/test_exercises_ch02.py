@@ -60,16 +60,6 @@ def test_q4_rejects_at_least_one_both_and_a_count():
     assert ch02.q4.evaluate(lambda a, b: float(np.mean(np.logical_xor(a, b)))).correct
 
 
-def test_hints_come_in_order_and_the_last_one_repeats(capsys):
-    question = type(ch02.q2)()
-    for _ in range(len(question.hints) + 1):
-        question.hint()
-    lines = capsys.readouterr().out.strip().splitlines()
-    n = len(question.hints)
-    assert lines[:n] == [f"Hint {k + 1}/{n}: {hint}" for k, hint in enumerate(question.hints)]
-    assert lines[n] == lines[n - 1]
-
-
 def test_every_question_has_at_least_two_hints_and_its_chapter_and_name():
     for name in ("q1", "q2", "q3", "q4"):
         question = getattr(ch02, name)

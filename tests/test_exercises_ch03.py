@@ -1,6 +1,4 @@
 """Chapter 03 exercises reject realistic mistakes with a message that points at the mistake."""
-import io
-from contextlib import redirect_stdout
 
 import numpy as np
 import pytest
@@ -92,20 +90,6 @@ def test_q4_accepts_a_numpy_implementation():
         return float(np.mean(y_true == y_pred)), float(np.mean(scores))
 
     assert ch03.q4.evaluate(by_hand).correct
-
-
-@pytest.mark.parametrize("question", [ch03.q1, ch03.q2, ch03.q3, ch03.q4])
-def test_hints_come_in_order_and_stop_at_the_last(question):
-    question._hints_shown = 0
-    out = io.StringIO()
-    with redirect_stdout(out):
-        for _ in range(len(question.hints) + 1):
-            question.hint()
-    lines = out.getvalue().strip().splitlines()
-    n = len(question.hints)
-    assert lines == [f"Hint {i + 1}/{n}: {hint}" for i, hint in enumerate(question.hints)] + \
-        [f"Hint {n}/{n}: {question.hints[-1]}"]
-    question._hints_shown = 0
 
 
 def test_every_case_runs_fast_and_the_references_are_what_the_text_says():

@@ -122,17 +122,6 @@ def test_q6_says_a_float_count_must_be_whole():
 
 
 @pytest.mark.parametrize("question", QUESTIONS, ids=[q.name for q in QUESTIONS])
-def test_hints_come_in_order_and_then_repeat_the_last(question, capsys):
-    question._hints_shown = 0
-    for hint in question.hints:
-        question.hint()
-        assert hint in capsys.readouterr().out
-    question.hint()
-    assert question.hints[-1] in capsys.readouterr().out
-    question._hints_shown = 0
-
-
-@pytest.mark.parametrize("question", QUESTIONS, ids=[q.name for q in QUESTIONS])
 def test_solution_prints_the_cell_of_the_solution_notebook(question, capsys):
     question.solution()
     out = capsys.readouterr().out

@@ -182,14 +182,3 @@ def test_q5_rejects_similarities_instead_of_ids():
         return np.sort(sims)[::-1][:k]
 
     assert "should hold integers" in _message(ch05.q5, similarities)
-
-
-@pytest.mark.parametrize("question", [ch05.q1, ch05.q2, ch05.q3, ch05.q4, ch05.q5])
-def test_hints_come_in_order_and_the_last_one_repeats(question, capsys):
-    question._hints_shown = 0
-    for _ in range(len(question.hints) + 1):
-        question.hint()
-    lines = capsys.readouterr().out.strip().splitlines()
-    total = len(question.hints)
-    expected = [f"Hint {k + 1}/{total}: {question.hints[k]}" for k in range(total)]
-    assert lines == expected + [expected[-1]]

@@ -117,17 +117,6 @@ def test_q5_accepts_a_boolean_mask():
 
 
 @pytest.mark.parametrize("question", [ch06.q1, ch06.q2, ch06.q3, ch06.q4, ch06.q5], ids=lambda q: q.name)
-def test_hints_come_in_order_and_the_last_repeats(question, capsys):
-    question._hints_shown = 0
-    for _ in range(len(question.hints) + 1):
-        question.hint()
-    lines = capsys.readouterr().out.strip().splitlines()
-    n = len(question.hints)
-    expected = [f"Hint {i + 1}/{n}: {question.hints[i]}" for i in range(n)]
-    assert lines == expected + [expected[-1]]
-
-
-@pytest.mark.parametrize("question", [ch06.q1, ch06.q2, ch06.q3, ch06.q4, ch06.q5], ids=lambda q: q.name)
 def test_reference_is_accepted_and_cases_are_cheap(question):
     import time
 

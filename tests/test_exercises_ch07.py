@@ -1,7 +1,4 @@
 """Chapter 07 exercises reject realistic mistakes with a message that points at the mistake."""
-import contextlib
-import io
-
 import numpy as np
 import pytest
 
@@ -99,17 +96,3 @@ def test_q5_rejects_the_overall_accuracy_sorted_types_and_error_rates():
     for wrong in (overall, sorted_names, error_rate):
         assert "values are off" in _message(ch07.q5, wrong)
     assert "should be a NumPy array" in _message(ch07.q5, lambda p, a, k, n: list(ch07.q5.reference(p, a, k, n)))
-
-
-@pytest.mark.parametrize("question", [ch07.q1, ch07.q2, ch07.q3, ch07.q4, ch07.q5])
-def test_hints_come_in_order_and_stop_at_the_last(question):
-    question._hints_shown = 0
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        for _ in range(len(question.hints) + 1):
-            question.hint()
-    lines = out.getvalue().splitlines()
-    n = len(question.hints)
-    assert lines == [f"Hint {i + 1}/{n}: {hint}" for i, hint in enumerate(question.hints)] + \
-        [f"Hint {n}/{n}: {question.hints[-1]}"]
-    question._hints_shown = 0
