@@ -1,4 +1,5 @@
 """Chapter 07 exercises reject realistic mistakes with a message that points at the mistake."""
+
 import numpy as np
 import pytest
 
