@@ -1,7 +1,9 @@
 """Exercises of chapter 00: setting up the environment (devices, memory, reproducibility)."""
 from __future__ import annotations
 
-from typing import Any
+from contextlib import contextmanager
+from inspect import isclass
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -67,6 +69,16 @@ class TensorBytes(FunctionQuestion):
         return [((3, 224, 224), "float32"), ((64, 1, 28, 28), "float16"), ((1000, 13), "int64"),
                 ((2, 3), "uint8"), ((), "float64"), ((10, 0, 3), "float32")]
 
+    def _problem(self, answer: Any) -> str | None:
+        if callable(answer):
+            for shape, dtype in self.cases():
+                got = answer(shape, dtype)
+                value = got.item() if isinstance(got, np.ndarray) and got.size == 1 else got
+                if isinstance(value, (bool, np.bool_, float, np.floating)):
+                    return (f"the returned value should be an int (number of bytes), got {type(value).__name__} "
+                            f"{value} (for inputs {shape!r}, {dtype!r}): bytes come whole, so return an int")
+        return super()._problem(answer)
+
 
 class ModelMemory(FunctionQuestion):
     """Memory of a model's parameters, for inference or for training with Adam."""
@@ -91,7 +103,10 @@ class DeterministicSplit(FunctionQuestion):
 
     Any shuffle is accepted as long as it is a function of ``seed`` alone:
     the same seed gives the same split, another seed another split, and
-    NumPy's global random state is neither used nor changed.
+    NumPy's global random state is neither used nor changed (calling its
+    functions counts as use, even when the state is put back). A rotation
+    of 0..n-1 is no shuffle: its validation indices are consecutive, which
+    for n >= 50 a shuffle gives with probability below 1e-8.
     """
 
     name, chapter = "q4", "00"
@@ -116,7 +131,8 @@ class DeterministicSplit(FunctionQuestion):
             try:
                 np.random.seed(12345)  # a known global state, to see whether the answer draws from it
                 sentinel = np.random.get_state()
-                first = answer(n, seed)
+                with _recording_global_random_calls() as calls:
+                    first = answer(n, seed)
                 global_changed = not _same_state(np.random.get_state(), sentinel)
                 second = answer(n, seed)
             finally:
@@ -124,16 +140,56 @@ class DeterministicSplit(FunctionQuestion):
             problem = _split_problem(first, n)
             if problem:
                 return f"{problem} (for n={n}, seed={seed})"
+            called = ", ".join(f"np.random.{name}" for name in calls)
             if global_changed:
-                return ("your function changes NumPy's global random state (np.random.seed, np.random.permutation "
-                        "...), which every other piece of code shares: use a generator of your own, "
-                        "np.random.default_rng(seed)")
+                return (f"your function changes NumPy's global random state "
+                        f"({called or 'np.random.seed, np.random.permutation ...'}), which every other piece of "
+                        f"code shares: use a generator of your own, np.random.default_rng(seed)")
+            if calls:
+                return (f"your function uses NumPy's global random state (it calls {called}): even when the "
+                        f"state is put back afterwards, the global generator is shared with every other piece "
+                        f"of code, so leave it alone and use a generator of your own, np.random.default_rng(seed)")
             if _split_problem(second, n) or not all(np.array_equal(a, b) for a, b in zip(first, second)):
                 return f"two calls with the same seed gave different splits (n={n}, seed={seed})"
+            if n >= 50 and _is_one_run(first[0], n):
+                return (f"the validation indices are consecutive (wrapping around from n - 1 to 0), as a "
+                        f"rotation or a slice of 0..n-1 gives them: that is no shuffle, where every index is "
+                        f"equally likely to land in either part (for n={n}, seed={seed})")
             splits[(n, seed)] = first
         if np.array_equal(splits[(50, 0)][0], splits[(50, 1)][0]):
             return "seeds 0 and 1 gave the same split: the shuffle must depend on the seed"
         return None
+
+
+@contextmanager
+def _recording_global_random_calls() -> Iterator[list[str]]:
+    """Within the block, record (once each, in order) which functions of NumPy's global generator are called."""
+    calls: list[str] = []
+    names = [name for name in np.random.mtrand.__all__ if not isclass(getattr(np.random.mtrand, name))]
+    originals = {(module, name): getattr(module, name) for module in (np.random, np.random.mtrand) for name in names}
+    for (module, name), function in originals.items():
+        setattr(module, name, _recorded(function, name, calls))
+    try:
+        yield calls
+    finally:
+        for (module, name), function in originals.items():
+            setattr(module, name, function)
+
+
+def _recorded(function: Callable, name: str, calls: list[str]) -> Callable:
+    """``function``, noting ``name`` in ``calls`` when it is called."""
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        if name not in calls:
+            calls.append(name)
+        return function(*args, **kwargs)
+    return wrapper
+
+
+def _is_one_run(indices: np.ndarray, n: int) -> bool:
+    """Whether ``indices`` (fewer than n) are consecutive modulo n, like 48, 49, 0, 1."""
+    ordered = np.sort(indices)
+    gaps = np.diff(np.append(ordered, ordered[0] + n))  # (k,), the last one wraps around
+    return int(np.sum(gaps > 1)) <= 1
 
 
 def _same_state(a: tuple, b: tuple) -> bool:
