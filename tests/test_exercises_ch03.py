@@ -80,6 +80,15 @@ def test_q4_rejects_micro_and_weighted_f1_and_a_swapped_tuple():
     assert "item 0 of the returned value" in _message(ch03.q4, swapped)
 
 
+def test_q4_rejects_a_macro_f1_over_the_true_labels_only():
+    def true_labels_only(y_true, y_pred):
+        macro_f1 = f1_score(y_true, y_pred, labels=np.unique(y_true), average="macro", zero_division=0)
+        return float(np.mean(y_true == y_pred)), float(macro_f1)
+
+    message = _message(ch03.q4, true_labels_only)
+    assert "item 1 of the returned value" in message and "is not right" in message
+
+
 def test_q4_accepts_a_numpy_implementation():
     def by_hand(y_true, y_pred):
         scores = []

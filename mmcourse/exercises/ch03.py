@@ -83,6 +83,8 @@ class AccuracyAndMacroF1(FunctionQuestion):
              "Macro F1: compute F1 = 2 P R / (P + R) for each class on its own, then take the plain mean over "
              "classes, so a rare class counts as much as a common one. 'micro' or 'weighted' averages are "
              "different numbers.",
+             "The classes are every label that occurs in y_true or in y_pred (np.union1d), as in scikit-learn: "
+             "a class that is predicted but never true has F1 0 and still counts in the mean.",
              "sklearn.metrics has accuracy_score and f1_score(y_true, y_pred, average='macro', zero_division=0); "
              "a class that is never predicted has precision 0/0, which counts as 0.")
 
@@ -96,9 +98,10 @@ class AccuracyAndMacroF1(FunctionQuestion):
         guess = imbalanced.copy()
         guess[[12, 13, 15, 16]] = 0  # the rare class is mostly missed
         never_predicted = (np.array([0, 1, 2, 2, 1, 0]), np.array([0, 1, 1, 1, 1, 0]))  # class 2 never predicted
+        never_true = (np.array([0, 0, 1, 1, 1, 0]), np.array([0, 2, 1, 1, 0, 0]))  # class 2 predicted, never true
         y = rng.integers(0, 10, size=60)
         noisy = np.where(rng.random(60) < 0.3, rng.integers(0, 10, size=60), y)
-        return [(imbalanced, guess), never_predicted, (y, noisy)]
+        return [(imbalanced, guess), never_predicted, never_true, (y, noisy)]
 
 
 q1 = StandardiseWithTrainStats()
