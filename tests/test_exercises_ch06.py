@@ -107,13 +107,24 @@ def test_q5_rejects_an_inverted_mask_and_rows_with_nothing_kept():
     assert "values are off" in _message(ch06.q5, lambda u, p: (u >= p).astype(np.float32))
 
 
-def test_q5_accepts_a_boolean_mask():
-    def boolean(u, p):
+def test_q5_rejects_dropping_where_u_equals_p():
+    def strict(u, p):
+        keep = u > p
+        keep[~keep.any(axis=1)] = True
+        return keep.astype(np.float32)
+
+    assert "values are off" in _message(ch06.q5, strict)
+
+
+def test_q5_rejects_a_boolean_or_integer_mask_naming_the_dtype():
+    def mask(u, p):
         keep = u >= p
         keep[~keep.any(axis=1)] = True
         return keep
 
-    assert ch06.q5.evaluate(boolean).correct
+    assert "should hold floats (1.0 kept, 0.0 dropped), got dtype bool" in _message(ch06.q5, mask)
+    assert "got dtype int64" in _message(ch06.q5, lambda u, p: mask(u, p).astype(np.int64))
+    assert ch06.q5.evaluate(lambda u, p: mask(u, p).astype(np.float64)).correct
 
 
 @pytest.mark.parametrize("question", [ch06.q1, ch06.q2, ch06.q3, ch06.q4, ch06.q5], ids=lambda q: q.name)

@@ -131,7 +131,17 @@ class ModalityDropoutMask(FunctionQuestion):
     def cases(self):
         rng = np.random.default_rng(60000)
         return [(rng.random((8, 2)), 0.5), (np.array([[0.1, 0.2], [0.7, 0.1], [0.3, 0.9]]), 0.5),
+                (np.array([[0.5, 0.25], [0.75, 0.5], [0.25, 0.125]]), 0.5),  # u == p exactly: kept
                 (rng.random((6, 3)), 0.3), (rng.random((4, 2)), 0.0)]
+
+    def _problem(self, answer):
+        if callable(answer):
+            for u, p in self.cases():
+                got = answer(u.copy(), p)
+                if isinstance(got, np.ndarray) and got.dtype.kind != "f":
+                    return (f"the mask should hold floats (1.0 kept, 0.0 dropped), got dtype {got.dtype} "
+                            f"(for inputs shape {u.shape}, {p!r}): convert it with .astype(np.float32)")
+        return super()._problem(answer)
 
 
 q1 = WeightedSum()
