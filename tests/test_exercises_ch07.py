@@ -29,6 +29,21 @@ def test_q1_rejects_ignoring_min_delta_counting_from_zero_and_resetting_on_any_c
     assert "should be a tuple of 2 items" in _message(ch07.q1, lambda losses, p, d: int(np.argmin(losses)) + 1)
 
 
+def test_q1_rejects_counting_a_tie_with_best_minus_min_delta_as_an_improvement():
+    def tie_improves(losses, patience, min_delta):
+        best, best_epoch, wait = np.inf, 0, 0
+        for epoch, loss in enumerate(losses, start=1):
+            if loss <= best - min_delta:
+                best, best_epoch, wait = loss, epoch, 0
+            else:
+                wait += 1
+                if wait >= patience:
+                    return epoch, best_epoch
+        return len(losses), best_epoch
+
+    assert "is not right (for inputs shape (4,), 2, 0.25)" in _message(ch07.q1, tie_improves)
+
+
 def test_q2_rejects_micro_f1_swapped_axes_weighting_and_nan_from_empty_classes():
     def accuracy(cm):
         return float(np.trace(cm) / np.sum(cm))

@@ -12,7 +12,8 @@ class EarlyStoppingRule(FunctionQuestion):
     name, chapter = "q1", "07"
     hints = ("Walk through the losses with a running best (start at infinity) and a counter `wait` of epochs "
              "without improvement. Epochs are numbered from 1.",
-             "An epoch improves only if loss < best - min_delta: then best = loss, best_epoch = epoch, wait = 0. "
+             "An epoch improves only if loss < best - min_delta, strictly (a tie is no improvement): then "
+             "best = loss, best_epoch = epoch, wait = 0. "
              "Otherwise wait += 1, and when wait >= patience you stop at this epoch.",
              "If the rule never fires, training runs to the end: stop_epoch = len(val_losses). "
              "Return (stop_epoch, best_epoch) as a tuple of two ints.")
@@ -35,6 +36,7 @@ class EarlyStoppingRule(FunctionQuestion):
                 (np.array([1.0, 0.8, 0.7, 0.72, 0.71, 0.69, 0.75, 0.8]), 3, 0.0),
                 (np.array([1.0, 0.95, 0.93, 0.92, 0.915]), 2, 0.02),
                 (np.array([0.5, 0.4, 0.3, 0.2]), 1, 0.0),
+                (np.array([1.0, 0.75, 0.8, 0.9]), 2, 0.25),  # 0.75 == 1.0 - 0.25 exactly: a tie, no improvement
                 (noisy, 3, 0.005)]
 
 
