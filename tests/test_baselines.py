@@ -4,7 +4,7 @@ import warnings
 import numpy as np
 import pytest
 
-from mmcourse.baselines import (METHODS, accuracy, class_means, complementarity, evaluate_fusion, fit_baselines,
+from mmcourse.experiments.baselines import (METHODS, accuracy, class_means, complementarity, evaluate_fusion, fit_baselines,
                                 fit_logistic, late_fusion, modality_features, per_class_accuracy)
 from mmcourse.data import AVSplit, load_av_digits
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-from mmcourse import fusion_bench as fb
+from mmcourse.experiments import fusion_bench as fb
 from mmcourse.torch_models import fusion as T
 
 TINY = dataclasses.replace(fb.BenchConfig(), image_epochs=1, audio_epochs=1, head_epochs=2, image_units=8,

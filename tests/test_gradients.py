@@ -1,9 +1,9 @@
-"""mmcourse.gradients: per-step state gradients agree with PyTorch autograd and show vanishing and exploding."""
+"""mmcourse.experiments.gradients: per-step state gradients agree with PyTorch autograd and show vanishing and exploding."""
 import numpy as np
 import pytest
 import torch
 
-from mmcourse.gradients import (gradient_norms, lstm_state_gradients, random_recurrent_weights,
+from mmcourse.experiments.gradients import (gradient_norms, lstm_state_gradients, random_recurrent_weights,
                                 rnn_state_gradients)
 
 N, T, D, H = 3, 7, 4, 5

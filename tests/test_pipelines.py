@@ -1,10 +1,10 @@
-"""mmcourse.pipelines: the AV digits torch Dataset/DataLoader and its tf.data twin."""
+"""mmcourse.data.pipelines: the AV digits torch Dataset/DataLoader and its tf.data twin."""
 import numpy as np
 import pytest
 import torch
 
 import mmcourse  # noqa: F401  (sets TF_CPP_MIN_LOG_LEVEL before TensorFlow loads)
-from mmcourse.pipelines import AVDigitsDataset, check_av_arrays, make_dataloader, make_tf_dataset
+from mmcourse.data.pipelines import AVDigitsDataset, check_av_arrays, make_dataloader, make_tf_dataset
 
 
 def _arrays(n: int = 10, frames: int = 4):

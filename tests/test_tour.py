@@ -1,10 +1,10 @@
-"""mmcourse.tour: pins against installed versions, plain-text tables, top words, nearest-mean accuracy."""
+"""mmcourse.experiments.tour: pins against installed versions, plain-text tables, top words, nearest-mean accuracy."""
 import importlib.metadata
 
 import numpy as np
 import pytest
 
-from mmcourse.tour import format_table, nearest_mean_accuracy, pinned_versions, top_words
+from mmcourse.experiments.tour import format_table, nearest_mean_accuracy, pinned_versions, top_words
 
 
 def test_pinned_versions_lists_every_pin_and_matches_this_environment():

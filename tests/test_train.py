@@ -4,7 +4,7 @@ import pytest
 import torch
 from torch import nn
 
-from mmcourse.pipelines import AVDigitsDataset, make_dataloader
+from mmcourse.data.pipelines import AVDigitsDataset, make_dataloader
 from mmcourse.torch_models.av_fusion import AVFusionNet
 from mmcourse.train import evaluate, predict, train
 

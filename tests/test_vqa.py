@@ -1,4 +1,4 @@
-"""mmcourse.vqa_data and the VQA twins: disjoint splits, a train-only vocabulary, shapes, masking, the source's bugs."""
+"""mmcourse.data.vqa and the VQA twins: disjoint splits, a train-only vocabulary, shapes, masking, the source's bugs."""
 import numpy as np
 import pytest
 import torch
@@ -6,7 +6,7 @@ import torch
 from mmcourse.data.shape_scenes import ANSWERS
 from mmcourse.text import Vocabulary
 from mmcourse.torch_models.vqa import RawIdsVQANet, VQANet
-from mmcourse.vqa_data import (accuracy_per_type, blank_images, blank_questions, encode_questions, load_vqa,
+from mmcourse.data.vqa import (accuracy_per_type, blank_images, blank_questions, encode_questions, load_vqa,
                                make_vqa_dataloader, question_prior)
 
 

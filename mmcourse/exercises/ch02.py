@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from mmcourse.baselines import complementarity, late_fusion
+from mmcourse.experiments.baselines import complementarity, late_fusion
 from mmcourse.exercises.core import FunctionQuestion
 
 
