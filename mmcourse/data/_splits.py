@@ -9,7 +9,12 @@ SPLIT_SEED = 20261122  # fixed forever: changing it would reshuffle every split
 
 
 def stratified_split(labels: np.ndarray, split: str) -> np.ndarray:
-    """Indices (sorted) of ``split`` in a fixed 70/10/20 split stratified by label."""
+    """Indices of ``split`` in a fixed 70/10/20 split stratified by label, in a fixed shuffled order.
+
+    The order is shuffled within the split (not sorted, not grouped by class),
+    so the first n items of a split are a fair sample of it: a gallery of
+    ``images[:16]`` shows every class, not sixteen zeros.
+    """
     if split not in SPLITS:
         raise ValueError(f"split must be one of {SPLITS} or 'all', got {split!r}")
     rng = np.random.default_rng(SPLIT_SEED)
@@ -22,4 +27,5 @@ def stratified_split(labels: np.ndarray, split: str) -> np.ndarray:
                   "test": (n_train + n_val, len(members))}
         start, stop = bounds[split]
         chosen.append(members[start:stop])
-    return np.sort(np.concatenate(chosen))
+    in_split = np.concatenate(chosen)  # grouped by label
+    return np.random.default_rng([SPLIT_SEED, SPLITS.index(split)]).permutation(in_split)
