@@ -199,7 +199,7 @@ def conv2d_einsum(
 
     ``np.einsum("nchwpq,fcpq->nfhw", windows, w)`` is a correct convolution in
     one line. With ``optimize=False`` (NumPy's default) einsum runs its own
-    generic nested loop over all six indices, never calling BLAS, and is tens
+    generic nested loop over all seven indices, never calling BLAS, and is tens
     of times slower than the same contraction with ``optimize=True``, which
     hands it to ``tensordot``, i.e. one GEMM: 25-28× for the benchmark's
     (32, 3, 32, 32) * (16, 3, 3, 3) on 2 cores, more with more channels
