@@ -1,12 +1,23 @@
 # Two commands do all of the set-up on a fresh machine with Python 3.11:
-#   make lab    open the course in JupyterLab
-#   make test   run every test (unit, parity, checkers, every notebook)
-# Both create the virtual environment in .venv when it is missing.
+#   make lab      open the course in JupyterLab (learner tools only)
+#   make test     run every test (unit, parity, checkers, every notebook)
+# and one for teachers:
+#   make teacher  JupyterLab with nbgrader's tools, on the repository or on COURSE=<nbgrader course folder>
+# All of them create the virtual environment in .venv when it is missing.
 PYTHON ?= python3
 VENV   ?= .venv
 BIN     = $(VENV)/bin
 
-.PHONY: lab test install doctor release clean
+.PHONY: lab teacher test install doctor release clean
+
+# JupyterLab as the course ships it, for learners and teachers alike: the setting defaults in
+# jupyter/settings/overrides.json (no "get Jupyter news?" pop-up, no update check), --allow-root
+# only for root, and LAB_ARGS (tests/test_lab.py adds a port, a token and --no-browser).
+JUPYTER_LAB = $(abspath $(BIN))/jupyter lab --LabApp.app_settings_dir=$(CURDIR)/jupyter/settings \
+              $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS)
+# Learners' JupyterLab reads jupyter/learner/ first: nbgrader's lab and server extensions off.
+LEARNER = JUPYTER_CONFIG_PATH=$(CURDIR)/jupyter/learner$(if $(JUPYTER_CONFIG_PATH),:$(JUPYTER_CONFIG_PATH))
+COURSE ?= .
 
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -16,7 +27,11 @@ $(BIN)/.installed: pyproject.toml
 install: $(BIN)/.installed
 
 lab: $(BIN)/.installed
-	$(BIN)/jupyter lab chapters/
+	$(LEARNER) $(JUPYTER_LAB) chapters/
+
+# nbgrader's formgrader takes the folder it starts in as the course (and runs `alembic` from PATH).
+teacher: $(BIN)/.installed
+	cd $(COURSE) && PATH=$(abspath $(BIN)):$$PATH $(JUPYTER_LAB) .
 
 test: $(BIN)/.installed
 	$(BIN)/python -m pytest
