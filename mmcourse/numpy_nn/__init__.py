@@ -1,4 +1,4 @@
-"""From-scratch neural-network layers in NumPy, forward and backward (chapters 04 and 05).
+"""From-scratch neural-network layers in NumPy, forward and backward (chapters 04, 05 and 08).
 
 Every layer is a pair of pure functions, ``out, cache = *_forward(...)`` and
 ``grads = *_backward(dout, cache)``; the tests prove each equals PyTorch and
@@ -8,10 +8,23 @@ Keras and passes a numerical gradient check. Modules by topic:
 - :mod:`.conv`: conv2d (im2col + one GEMM), max and average pooling
 - :mod:`.rnn`: RNN and LSTM with BPTT, GRU forward
 - :mod:`.word2vec`: skip-gram with negative sampling
+- :mod:`.attention`: scaled dot-product and multi-head attention, masks,
+  sinusoidal positions, layer norm
 - :mod:`.gradcheck`: numerical gradients
 - :mod:`.convert`: copy weights from torch / Keras layers (layouts, gate orders)
 - :mod:`.bench`: NumPy vs torch timings
 """
+from .attention import (
+    causal_mask,
+    layer_norm_backward,
+    layer_norm_forward,
+    multi_head_attention_backward,
+    multi_head_attention_forward,
+    padding_mask,
+    scaled_dot_product_attention,
+    scaled_dot_product_attention_backward,
+    sinusoidal_positions,
+)
 from .conv import (
     avg_pool2d_backward,
     avg_pool2d_forward,
@@ -33,6 +46,9 @@ from .convert import (
     linear_weights_from_torch,
     lstm_weights_from_keras,
     lstm_weights_from_torch,
+    mha_weights_from_keras,
+    mha_weights_from_torch,
+    mha_weights_to_keras,
     rnn_weights_from_keras,
     rnn_weights_from_torch,
 )
@@ -67,6 +83,7 @@ from .word2vec import (
 __all__ = [
     "avg_pool2d_backward",
     "avg_pool2d_forward",
+    "causal_mask",
     "col2im",
     "conv2d_backward",
     "conv2d_einsum",
@@ -81,6 +98,8 @@ __all__ = [
     "gru_weights_from_keras",
     "gru_weights_from_torch",
     "im2col",
+    "layer_norm_backward",
+    "layer_norm_forward",
     "linear_backward",
     "linear_forward",
     "linear_weights_from_torch",
@@ -91,9 +110,15 @@ __all__ = [
     "lstm_weights_from_torch",
     "max_pool2d_backward",
     "max_pool2d_forward",
+    "mha_weights_from_keras",
+    "mha_weights_from_torch",
+    "mha_weights_to_keras",
+    "multi_head_attention_backward",
+    "multi_head_attention_forward",
     "nearest_neighbours",
     "negative_sampling_table",
     "numerical_gradient",
+    "padding_mask",
     "relative_error",
     "relu_backward",
     "relu_forward",
@@ -102,10 +127,13 @@ __all__ = [
     "rnn_weights_from_keras",
     "rnn_weights_from_torch",
     "sample_negatives",
+    "scaled_dot_product_attention",
+    "scaled_dot_product_attention_backward",
     "sgns_loss_and_grads",
     "sigmoid",
     "sigmoid_backward",
     "sigmoid_forward",
+    "sinusoidal_positions",
     "skipgram_pairs",
     "softmax",
     "softmax_cross_entropy_backward",

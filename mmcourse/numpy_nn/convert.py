@@ -16,6 +16,12 @@ The pitfalls, spelled out (see also :mod:`.rnn`):
 * GRU gates: torch r, z, n; Keras z, r, h. Different order: swap the
   first two blocks. Keras's GRU bias is (2, 3H): row 0 input, row 1
   recurrent, and only with ``reset_after=True``.
+* MultiheadAttention: torch packs Wq, Wk, Wv as the rows of one
+  ``in_proj_weight`` (3D, D), in that order, each (out, in). Keras keeps one
+  EinsumDense per projection with the heads as their own axis: kernels
+  (D, heads, head_dim), biases (heads, head_dim), output kernel
+  (heads, head_dim, D). Flattening (heads, head_dim) head-major gives our
+  (D, D) columns, head i owning columns i·head_dim .. (i+1)·head_dim.
 """
 from __future__ import annotations
 
@@ -104,3 +110,82 @@ def gru_weights_from_keras(layer) -> tuple[np.ndarray, np.ndarray, np.ndarray, n
         )
     kernel, recurrent, bias = layer.get_weights()  # bias (2, 3H): input row, recurrent row
     return _zr_to_rz(kernel), _zr_to_rz(recurrent), _zr_to_rz(bias[0]), _zr_to_rz(bias[1])
+
+
+def _zeros_if_none(tensor, size: int, like: np.ndarray) -> np.ndarray:
+    """A torch bias as NumPy, or zeros (size,) when the module was built with bias=False."""
+    return np.zeros(size, dtype=like.dtype) if tensor is None else _np(tensor)
+
+
+def mha_weights_from_torch(module) -> dict[str, np.ndarray]:
+    """torch ``nn.MultiheadAttention`` -> params {Wq, Wk, Wv, Wo (D, D); bq, bk, bv, bo (D,)}.
+
+    ``in_proj_weight`` (3D, D) is split into its q, k, v row blocks and each is
+    transposed (torch computes x Wᵀ); ``in_proj_bias`` (3D,) splits the same way.
+    """
+    if not getattr(module, "_qkv_same_embed_dim", False):
+        raise ValueError(
+            f"module must have kdim = vdim = embed_dim (one packed in_proj_weight), got {module!r} "
+            f"with kdim={module.kdim}, vdim={module.vdim}"
+        )
+    if module.bias_k is not None or module.add_zero_attn:
+        raise ValueError(
+            "module must be built with add_bias_kv=False and add_zero_attn=False (extra keys the NumPy layer has not)"
+        )
+    d = module.embed_dim
+    w = _np(module.in_proj_weight)  # (3D, D), rows q, k, v
+    b = _zeros_if_none(module.in_proj_bias, 3 * d, w)  # (3D,)
+    wq, wk, wv = (block.T.copy() for block in np.split(w, 3))
+    bq, bk, bv = (block.copy() for block in np.split(b, 3))
+    wo, bo = _np(module.out_proj.weight).T.copy(), _zeros_if_none(module.out_proj.bias, d, w)
+    return {"Wq": wq, "Wk": wk, "Wv": wv, "bq": bq, "bk": bk, "bv": bv, "Wo": wo, "bo": bo}
+
+
+def mha_weights_from_keras(layer) -> dict[str, np.ndarray]:
+    """Keras ``MultiHeadAttention(num_heads, key_dim)`` -> params; needs num_heads · key_dim = D and value_dim = key_dim.
+
+    Kernels (D, heads, head_dim) become (D, D), biases (heads, head_dim)
+    become (D,), the output kernel (heads, head_dim, D) becomes (D, D). The
+    layer must be built (called once, or ``layer.build(query_shape, value_shape)``).
+    """
+    if not layer.built:
+        raise ValueError("layer must be built first: call it once or layer.build(query_shape, value_shape)")
+    if getattr(layer, "_use_gate", False):
+        raise ValueError("layer must be built with use_gate=False (a gated output the NumPy layer has not)")
+    if layer.value_dim != layer.key_dim:
+        raise ValueError(
+            f"layer must have value_dim = key_dim, got value_dim={layer.value_dim} and key_dim={layer.key_dim}"
+        )
+    kernel = layer.query_dense.kernel
+    d, h, head_dim = kernel.shape
+    if h * head_dim != d:
+        raise ValueError(
+            f"layer must have num_heads * key_dim = D (params are (D, D)), got {h} * {head_dim} != D = {d}"
+        )
+    params = {}
+    for name, dense in (("q", layer.query_dense), ("k", layer.key_dense), ("v", layer.value_dense)):
+        weights = dense.get_weights()  # [kernel (D, h, head_dim), bias (h, head_dim)] or [kernel]
+        params[f"W{name}"] = weights[0].reshape(d, d)
+        params[f"b{name}"] = weights[1].reshape(d) if len(weights) > 1 else np.zeros(d, dtype=weights[0].dtype)
+    weights = layer.output_dense.get_weights()  # [kernel (h, head_dim, D), bias (D,)] or [kernel]
+    if weights[0].shape[-1] != d:
+        raise ValueError(f"layer must have output_shape = D = {d}, got an output kernel of shape {weights[0].shape}")
+    params["Wo"] = weights[0].reshape(d, d)
+    params["bo"] = weights[1] if len(weights) > 1 else np.zeros(d, dtype=weights[0].dtype)
+    return {name: params[name] for name in ("Wq", "Wk", "Wv", "bq", "bk", "bv", "Wo", "bo")}
+
+
+def mha_weights_to_keras(params: dict[str, np.ndarray], num_heads: int) -> list[np.ndarray]:
+    """params -> the 8 arrays of Keras ``MultiHeadAttention(num_heads, D // num_heads).set_weights``.
+
+    Order q, k, v, output, each kernel then bias: (D, h, d), (h, d) three
+    times, then (h, d, D), (D,).
+    """
+    d = params["Wq"].shape[0]
+    if isinstance(num_heads, bool) or not isinstance(num_heads, int) or num_heads < 1 or d % num_heads:
+        raise ValueError(f"num_heads must be a positive int that divides D = {d}, got {num_heads!r}")
+    h, head_dim = num_heads, d // num_heads
+    out = []
+    for name in ("q", "k", "v"):
+        out += [params[f"W{name}"].reshape(d, h, head_dim), params[f"b{name}"].reshape(h, head_dim)]
+    return out + [params["Wo"].reshape(h, head_dim, d), params["bo"]]
