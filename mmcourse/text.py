@@ -1,4 +1,5 @@
-"""Text preprocessing (chapter 03): tokens, stop words, a vocabulary, bag of words, TF-IDF.
+"""Text preprocessing (chapter 03): tokens, stop words, a vocabulary, bag of words, TF-IDF;
+characters as tokens for a character-level language model (chapter 08).
 
 Tokenisation uses NLTK's Treebank rules, which need no downloaded data (punkt,
 stopwords and WordNet are not available offline). ``tfidf`` reproduces
@@ -187,3 +188,48 @@ def tfidf(counts: np.ndarray, smooth_idf: bool = True, sublinear_tf: bool = Fals
         return weights
     row_norm = np.linalg.norm(weights, ord=2 if norm == "l2" else 1, axis=1, keepdims=True)  # (N, 1)
     return np.divide(weights, row_norm, out=np.zeros_like(weights), where=row_norm > 0)
+
+
+class CharTokenizer:
+    """Character <-> id map for a character-level language model: ids 0 .. V-1 are the sorted unique characters.
+
+    Fitted on a text (``CharTokenizer(text)``); there is no ``<unk>``, so
+    ``encode`` refuses characters the text did not contain, naming them.
+    """
+
+    def __init__(self, text: str):
+        if not isinstance(text, str) or not text:
+            raise ValueError(f"text must be a non-empty str, got {type(text).__name__} {text!r:.40}")
+        self.chars: list[str] = sorted(set(text))
+        self._codes = np.array([ord(ch) for ch in self.chars], dtype=np.uint32)  # (V,) sorted code points
+
+    @property
+    def vocab_size(self) -> int:
+        """Number of distinct characters V."""
+        return len(self.chars)
+
+    def __repr__(self) -> str:
+        return f"CharTokenizer({self.vocab_size} characters: {''.join(self.chars)[:40]!r})"
+
+    def encode(self, text: str) -> np.ndarray:
+        """Ids of the characters of text: (len(text),) int64."""
+        if not isinstance(text, str):
+            raise ValueError(f"text must be a str, got {type(text).__name__}")
+        codes = np.frombuffer(text.encode("utf-32-le"), dtype=np.uint32)  # (L,) one code point per character
+        ids = np.minimum(np.searchsorted(self._codes, codes), self.vocab_size - 1)  # (L,)
+        unknown = self._codes[ids] != codes
+        if unknown.any():
+            missing = sorted({chr(code) for code in codes[unknown]})
+            raise ValueError(f"text holds {len(missing)} character(s) the tokenizer was not fitted on: "
+                             f"{''.join(missing)[:20]!r}")
+        return ids.astype(np.int64)
+
+    def decode(self, ids: Sequence[int] | np.ndarray) -> str:
+        """The text of ids (L,) (a list, NumPy array or CPU tensor of ints in [0, V))."""
+        ids = np.asarray(ids)
+        if ids.ndim != 1 or (ids.size and ids.dtype.kind not in "iu"):
+            raise ValueError(f"ids must be a 1-D sequence of ints, got {ids.dtype} of shape {ids.shape}")
+        bad = ids[(ids < 0) | (ids >= self.vocab_size)]
+        if bad.size:
+            raise ValueError(f"ids must be in [0, vocab_size = {self.vocab_size}), got {bad[:5].tolist()}")
+        return "".join(self.chars[i] for i in ids.tolist())
