@@ -15,6 +15,8 @@ cache and sampling are taught on the torch twin::
 - attn: one Dense ``c_attn`` (C -> 3C) gives queries, keys and values; each
   of the n_head heads computes softmax(q k^T / sqrt(hd) + M) v with
   hd = C / n_head and M = -inf where the key comes after the query.
+  With ``GPTConfig(causal=False)`` M = 0: every position sees every other,
+  as in BERT, and the same network becomes a masked language model.
 - GELU is the tanh approximation, ``gelu(approximate=True)``, the formula
   of torch's ``gelu(approximate="tanh")``; LayerNormalization uses torch's
   epsilon 1e-5 (Keras's default is 1e-3).
@@ -61,6 +63,7 @@ class GPTConfig:
     n_embd: int = 128
     dropout: float = 0.0
     bias: bool = True  # biases in the linear maps and LayerNorms
+    causal: bool = True  # False: every position attends to every other (BERT-style, for masked LM)
 
     def __post_init__(self):
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -71,6 +74,8 @@ class GPTConfig:
             raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if not isinstance(self.causal, bool):
+            raise ValueError(f"causal must be True or False, got {self.causal!r}")
 
 
 def _dense(units: int, in_dim: int, bias: bool, name: str, std: float = 0.02) -> layers.Dense:
@@ -96,25 +101,29 @@ def _embedding(n: int, n_embd: int, name: str) -> layers.Embedding:
     return embedding
 
 
-def causal_attention(q, k, v, dropout: layers.Dropout, training: bool = False):
+def causal_attention(q, k, v, dropout: layers.Dropout, training: bool = False, causal: bool = True):
     """softmax(q k^T / sqrt(hd) + M) v for q (B, nh, T, hd), the last T of the S positions of k, v (B, nh, S, hd).
 
     M is -inf where a key's position comes after the query's, 0 elsewhere;
-    returns (B, nh, T, hd).
+    returns (B, nh, T, hd). ``causal=False`` drops the mask (M = 0):
+    bidirectional attention, as in BERT.
     """
     T, S = ops.shape(q)[2], ops.shape(k)[2]
     scores = ops.matmul(q, ops.transpose(k, (0, 1, 3, 2))) / math.sqrt(q.shape[3])  # (B, nh, T, S)
-    future = ops.arange(S)[None, :] > ops.arange(S - T, S)[:, None]  # (T, S)
-    weights = ops.softmax(ops.where(future, float("-inf"), scores), axis=3)  # (B, nh, T, S), rows sum to 1
+    if causal:
+        future = ops.arange(S)[None, :] > ops.arange(S - T, S)[:, None]  # (T, S)
+        scores = ops.where(future, float("-inf"), scores)
+    weights = ops.softmax(scores, axis=3)  # (B, nh, T, S), rows sum to 1
     return ops.matmul(dropout(weights, training=training), v)  # (B, nh, T, hd)
 
 
 class CausalSelfAttention(layers.Layer):
-    """Multi-head causal self-attention: x (B, T, C) -> (B, T, C), heads mixed by ``c_proj``."""
+    """Multi-head self-attention (causal unless config.causal is False): x (B, T, C) -> (B, T, C)."""
 
     def __init__(self, config: GPTConfig, **kwargs):
         super().__init__(**kwargs)
         self.n_head = config.n_head
+        self.causal = config.causal
         self.c_attn = _dense(3 * config.n_embd, config.n_embd, config.bias, "c_attn")  # q, k, v at once
         self.c_proj = _dense(config.n_embd, config.n_embd, config.bias, "c_proj",
                              std=0.02 / math.sqrt(2 * config.n_layer))
@@ -127,7 +136,7 @@ class CausalSelfAttention(layers.Layer):
         q, k, v = ops.split(self.c_attn(x), 3, axis=2)  # 3 x (B, T, C)
         q, k, v = (ops.transpose(ops.reshape(t, (B, T, self.n_head, C // self.n_head)), (0, 2, 1, 3))
                    for t in (q, k, v))  # (B, nh, T, hd)
-        y = causal_attention(q, k, v, self.attn_dropout, training)  # (B, nh, T, hd)
+        y = causal_attention(q, k, v, self.attn_dropout, training, self.causal)  # (B, nh, T, hd)
         y = ops.reshape(ops.transpose(y, (0, 2, 1, 3)), (B, T, C))  # (B, T, nh, hd) -> (B, T, C): heads side by side
         return self.resid_dropout(self.c_proj(y), training=training)
 

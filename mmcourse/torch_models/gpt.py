@@ -14,6 +14,8 @@ between the frameworks. Written after nanoGPT's ``model.py``::
   each of the n_head heads computes softmax(q k^T / sqrt(hd) + M) v with
   hd = C / n_head and M = -inf where the key comes after the query, so
   position t sees positions 0 .. t only; ``c_proj`` (C -> C) mixes the heads.
+  With ``GPTConfig(causal=False)`` M = 0: every position sees every other,
+  as in BERT, and the same network becomes a masked language model.
 - GELU is the tanh approximation, as in GPT-2 (Keras:
   ``gelu(approximate=True)``, the same formula).
 - Weight tying: ``lm_head.weight`` *is* ``wte.weight``, one (V, C) matrix that
@@ -31,7 +33,9 @@ step costs one position's work instead of the whole sequence's.
 Context length: positions have learned embeddings for 0 .. block_size - 1
 only, so ``forward`` refuses more than ``block_size`` tokens and
 ``generate`` requires prompt length + max_new_tokens <= block_size (no
-cropping of the context) and raises a ValueError otherwise.
+cropping of the context) and raises a ValueError otherwise. A
+bidirectional model (``causal=False``) has no cache and does not generate:
+its earlier positions depend on later ones, so both raise a ValueError.
 """
 from __future__ import annotations
 
@@ -54,6 +58,7 @@ class GPTConfig:
     n_embd: int = 128
     dropout: float = 0.0
     bias: bool = True  # biases in the linear maps and LayerNorms
+    causal: bool = True  # False: every position attends to every other (BERT-style, for masked LM)
 
     def __post_init__(self):
         for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
@@ -64,6 +69,8 @@ class GPTConfig:
             raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
         if not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
+        if not isinstance(self.causal, bool):
+            raise ValueError(f"causal must be True or False, got {self.causal!r}")
 
 
 @dataclass
@@ -79,26 +86,31 @@ class KVCache:
         return self.keys[0].shape[2]
 
 
-def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout: nn.Module) -> torch.Tensor:
+def causal_attention(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, dropout: nn.Module,
+                     causal: bool = True) -> torch.Tensor:
     """softmax(q k^T / sqrt(hd) + M) v for q (B, nh, T, hd), the last T of the S positions of k, v (B, nh, S, hd).
 
     M is -inf where a key's position comes after the query's, 0 elsewhere;
     returns (B, nh, T, hd). With S = T this is plain causal attention, with
-    S > T the queries are new tokens attending to a cache.
+    S > T the queries are new tokens attending to a cache. ``causal=False``
+    drops the mask (M = 0): bidirectional attention, as in BERT.
     """
     T, S = q.shape[2], k.shape[2]
     scores = q @ k.transpose(2, 3) / math.sqrt(q.shape[3])  # (B, nh, T, S)
-    future = torch.arange(S, device=q.device)[None, :] > torch.arange(S - T, S, device=q.device)[:, None]  # (T, S)
-    weights = torch.softmax(scores.masked_fill(future, float("-inf")), dim=3)  # (B, nh, T, S), rows sum to 1
+    if causal:
+        future = torch.arange(S, device=q.device)[None, :] > torch.arange(S - T, S, device=q.device)[:, None]  # (T, S)
+        scores = scores.masked_fill(future, float("-inf"))
+    weights = torch.softmax(scores, dim=3)  # (B, nh, T, S), rows sum to 1
     return dropout(weights) @ v  # (B, nh, T, hd)
 
 
 class CausalSelfAttention(nn.Module):
-    """Multi-head causal self-attention: x (B, T, C) -> (B, T, C), heads mixed by ``c_proj``."""
+    """Multi-head self-attention (causal unless config.causal is False): x (B, T, C) -> (B, T, C)."""
 
     def __init__(self, config: GPTConfig):
         super().__init__()
         self.n_head = config.n_head
+        self.causal = config.causal
         self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v at once
         self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
         self.attn_dropout = nn.Dropout(config.dropout)
@@ -114,7 +126,7 @@ class CausalSelfAttention(nn.Module):
         if past is not None:
             k = torch.cat([past[0], k], dim=2)  # (B, nh, P + T, hd)
             v = torch.cat([past[1], v], dim=2)  # (B, nh, P + T, hd)
-        y = causal_attention(q, k, v, self.attn_dropout)  # (B, nh, T, hd)
+        y = causal_attention(q, k, v, self.attn_dropout, self.causal)  # (B, nh, T, hd)
         y = y.transpose(1, 2).reshape(B, T, C)  # (B, T, nh, hd) -> (B, T, C): heads side by side
         return self.resid_dropout(self.c_proj(y)), (k, v)
 
@@ -186,6 +198,13 @@ class GPT(nn.Module):
             raise ValueError(f"idx must hold token ids in [0, vocab_size = {self.config.vocab_size}), got values in "
                              f"[{int(idx.min())}, {int(idx.max())}]")
 
+    def _check_causal(self, method: str) -> None:
+        """Raise a ValueError if the model is bidirectional: a cache needs positions that ignore later ones."""
+        if not self.config.causal:
+            raise ValueError(f"{method} needs a causal model, but this one has GPTConfig(causal=False): its "
+                             "positions attend to later ones, so a KV cache would be wrong and it cannot "
+                             "generate left to right; use it to fill in masked tokens with forward()")
+
     def _run(self, idx: torch.Tensor, cache: KVCache | None) -> tuple[torch.Tensor, KVCache]:
         """Logits (B, T, V) of new tokens idx (B, T) following the cached positions, and the extended cache."""
         past = 0 if cache is None else cache.length
@@ -219,6 +238,7 @@ class GPT(nn.Module):
         in is left as it was. The logits equal those of ``forward`` on the
         whole sequence at the new positions, up to float rounding.
         """
+        self._check_causal("forward_with_cache")
         past = 0 if cache is None else cache.length
         self._check_idx(idx_new, past)
         if cache is not None and (len(cache.keys) != len(self.h) or cache.keys[0].shape[0] != idx_new.shape[0]):
@@ -238,6 +258,7 @@ class GPT(nn.Module):
         sequence runs again every step. Requires T0 + max_new_tokens <=
         block_size. Runs in eval mode (no dropout) and restores the mode.
         """
+        self._check_causal("generate")
         if isinstance(max_new_tokens, bool) or not isinstance(max_new_tokens, int) or max_new_tokens < 0:
             raise ValueError(f"max_new_tokens must be an int >= 0, got {max_new_tokens!r}")
         self._check_idx(idx)
