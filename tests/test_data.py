@@ -5,6 +5,7 @@ import pytest
 from mmcourse.data import (ANSWERS, load_av_digits, load_digit_images, load_spoken_digits,
                            load_text_corpus, make_scenes)
 from mmcourse.data import _checks, spoken_digits
+from mmcourse.data.text_corpus import topic_summaries
 from mmcourse.data._splits import SPLITS, stratified_split
 from mmcourse.data.shape_scenes import SceneObject, caption
 
@@ -166,3 +167,13 @@ def test_digit_images_are_exactly_mlxtends_mnist_subset():
     images, ours = load_digit_images("all")
     np.testing.assert_array_equal(ours, labels)
     np.testing.assert_allclose(images.reshape(5000, -1), pixels / 255.0, rtol=0, atol=1e-7)
+
+
+def test_topic_summaries_skip_headings_and_grammar_and_keep_the_prose():
+    summaries = topic_summaries()
+    assert summaries.keys() == load_text_corpus().keys()
+    assert summaries["break"].startswith("break: ") and "terminates the nearest enclosing loop" in summaries["break"]
+    assert all("::=" not in s and "****" not in s and len(s) <= len(t) + 2 + 600 for t, s in summaries.items())
+    assert max(len(s) - len(t) - 2 for t, s in summaries.items()) == 600
+    with pytest.raises(ValueError, match="max_chars"):
+        topic_summaries(0)
