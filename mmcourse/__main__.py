@@ -1,4 +1,4 @@
-"""Command line: ``python -m mmcourse doctor``, ``... release`` and ``... nbgrader COURSE_DIR``."""
+"""Command line: ``python -m mmcourse doctor``, ``release``, ``nbgrader COURSE_DIR`` and ``pretrain NAME``."""
 import argparse
 import sys
 
@@ -15,6 +15,10 @@ def main(argv: list[str] | None = None) -> int:
     classroom = commands.add_parser("nbgrader", help="write an nbgrader course folder from solutions/")
     classroom.add_argument("course_dir", help="the nbgrader course folder (created if missing)")
     classroom.add_argument("--chapters", nargs="+", metavar="NN", help="chapter numbers (default: all)")
+    pretrain = commands.add_parser("pretrain", help="train one of the course's own checkpoints and write it")
+    pretrain.add_argument("name", help="tiny_gpt, tiny_bert or tiny_gpt_instruct (after tiny_gpt)")
+    pretrain.add_argument("--out", help="write here instead of mmcourse/pretrained/weights/NAME.pt; "
+                                        "the manifest is then left as it is")
     args = parser.parse_args(argv)
 
     if args.command == "doctor":
@@ -24,6 +28,18 @@ def main(argv: list[str] | None = None) -> int:
         from mmcourse.classroom import write_course
         for notebook in write_course(args.course_dir, args.chapters):
             print(f"wrote {notebook}: in {args.course_dir}, run `nbgrader generate_assignment {notebook.parent.name}`")
+        return 0
+    if args.command == "pretrain":
+        from mmcourse.pretrained.course import CHECKPOINTS, pretrain
+        if args.name not in CHECKPOINTS:
+            parser.error(f"NAME must be one of {', '.join(CHECKPOINTS)}, got {args.name!r}")
+        entry = pretrain(args.name, args.out)
+        print(f"wrote {args.out or 'mmcourse/pretrained/weights/' + entry['file']} ({entry['bytes']:,} bytes)")
+        print(f"sha256  {entry['sha256']}")
+        print(f"trained {entry['steps']} steps in {entry['wall_s']} s on {entry['machine']}")
+        print(f"reached {entry['reached']}")
+        print("recorded in mmcourse/pretrained/weights/manifest.json" if args.out is None else
+              "manifest unchanged: it records only files written to mmcourse/pretrained/weights/")
         return 0
     from mmcourse.release import release_all
     release_all(args.notebooks or None, execute=args.execute)
