@@ -361,3 +361,11 @@ def test_two_or_three_hints_end_close_to_code(question):
     assert 2 <= len(question.hints) <= 3
     assert "np." in question.hints[-1], "the last, most specific hint should be close to code"
     assert "np." not in question.hints[0], "the first hint should point at the idea, not the code"
+
+
+@pytest.mark.parametrize("question", QUESTIONS, ids=[q.name for q in QUESTIONS])
+def test_solution_prints_the_cell_of_the_solution_notebook(question, capsys):
+    question.solution()
+    out = capsys.readouterr().out
+    assert f"from mmcourse.exercises.ch08 import {question.name}" in out
+    assert f"{question.name}.check(" in out

@@ -15,13 +15,7 @@ from mmcourse.torch_models.gpt import GPT, GPTConfig, KVCache, sample_next, top_
 SMALL = {"vocab_size": 40, "block_size": 16, "n_layer": 2, "n_head": 4, "n_embd": 32}
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Models this small run fastest on one thread (on a busy CPU, two wait for each other at every op)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _torch_gpt(seed: int = 0, **sizes) -> GPT:

@@ -10,13 +10,7 @@ from mmcourse.pretrained._files import sha256_of
 from mmcourse.pretrained.course import CHECKPOINTS, CheckpointError, load_course_model, measure, meets_stated
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    """Models this small run fastest on one thread (on a busy CPU, two wait for each other at every op)."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize("name", sorted(CHECKPOINTS))

@@ -1,13 +1,11 @@
 """Exercises of chapter 08: transformers (causal mask, attention, nucleus sampling, KV cache, perplexity)."""
 from __future__ import annotations
 
-import copy
 import math
-from typing import Any, Callable
 
 import numpy as np
 
-from mmcourse.exercises.core import FunctionQuestion, _convert_advice, _describe, _describe_args, compare
+from mmcourse.exercises.core import FunctionQuestion, _convert_advice, _describe, compare
 
 
 def _softmax(z: np.ndarray, axis: int = -1) -> np.ndarray:
@@ -24,48 +22,7 @@ def _attend(q: np.ndarray, k: np.ndarray, mask: np.ndarray | None = None, scale:
     return _softmax(scores, axis=-1)
 
 
-class DiagnosedQuestion(FunctionQuestion):
-    """A function question whose feedback also names a known mistake when the answer matches one.
-
-    ``near_misses`` lists (wrong function, what is wrong) pairs: when the
-    learner's result for a failing case equals a near miss's result, its
-    text is added to the feedback. The texts name the mistake, never the
-    expected values.
-    """
-
-    def near_misses(self) -> tuple[tuple[Callable[..., Any], str], ...]:
-        return ()
-
-    def _mismatch(self, got: Any, expected: Any, args: tuple) -> str | None:
-        """What is wrong with ``got`` for the inputs ``args``, or None; override for special comparisons."""
-        return compare(got, expected, self.rtol, self.atol, "the returned value")
-
-    def _diagnosis(self, got: Any, args: tuple) -> str | None:
-        """A sentence on what went wrong beyond the comparison itself, or None."""
-        for wrong, advice in self.near_misses():
-            try:
-                with np.errstate(all="ignore"):
-                    matches = compare(got, wrong(*copy.deepcopy(args)), self.rtol, self.atol) is None
-            except Exception:  # a near miss may not apply to this case (e.g. an empty cache)
-                continue
-            if matches:
-                return advice
-        return None
-
-    def _problem(self, answer: Any) -> str | None:
-        if not callable(answer):
-            return f"pass your function itself (without calling it), got {_describe(answer)}"
-        for args in self.cases():
-            expected = self.reference(*copy.deepcopy(args))
-            got = answer(*copy.deepcopy(args))
-            problem = self._mismatch(got, expected, args)
-            if problem:
-                diagnosis = self._diagnosis(got, args)
-                return f"{problem} (for inputs {_describe_args(args)})" + (f"; {diagnosis}" if diagnosis else "")
-        return None
-
-
-class CausalMask(DiagnosedQuestion):
+class CausalMask(FunctionQuestion):
     """``causal_mask(T)``: the (T, T) bool mask of a decoder, True where query t may attend to key s (s <= t).
 
     Row t is the query position, column s the key position; the diagonal is
@@ -113,7 +70,7 @@ class CausalMask(DiagnosedQuestion):
         return problem
 
 
-class AttentionWeights(DiagnosedQuestion):
+class AttentionWeights(FunctionQuestion):
     """``attention_weights(q, k, mask=None)``: A = softmax(q kᵀ / √d) over the keys, (Tq, Tk).
 
     q is (Tq, d), k is (Tk, d); ``mask`` is None or a (Tq, Tk) bool array,
@@ -179,7 +136,7 @@ class AttentionWeights(DiagnosedQuestion):
         return None
 
 
-class TopPFilter(DiagnosedQuestion):
+class TopPFilter(FunctionQuestion):
     """``top_p_filter(logits, p)``: nucleus filter of logits (V,), p in (0, 1]; returns logits (V,).
 
     The nucleus is the smallest set of most probable tokens whose
@@ -292,7 +249,7 @@ class TopPFilter(DiagnosedQuestion):
         return "; ".join(notes) or None
 
 
-class KVCacheStep(DiagnosedQuestion):
+class KVCacheStep(FunctionQuestion):
     """``kv_cache_step(x_t, W_q, W_k, W_v, cache_k, cache_v)`` -> (out, cache_k, cache_v): one cached decoding step.
 
     x_t (D,) is the new token; W_q, W_k, W_v are (D, d); the caches (T, d)
@@ -355,7 +312,7 @@ class KVCacheStep(DiagnosedQuestion):
                 (prepended, "the new key and value should be the last rows of the caches (they are in time order)"))
 
 
-class Perplexity(DiagnosedQuestion):
+class Perplexity(FunctionQuestion):
     """``perplexity(losses_nats, lengths=None)``: exp of the mean cross-entropy per token, a float.
 
     Without ``lengths``, losses_nats (N,) holds one loss per token (natural
@@ -400,7 +357,7 @@ class Perplexity(DiagnosedQuestion):
                 (mean_loss, "that is the mean loss in nats, not the perplexity"))
 
 
-class BitsPerChar(DiagnosedQuestion):
+class BitsPerChar(FunctionQuestion):
     """``bits_per_char_from_nats(loss_nats, n_tokens, n_chars)``: bits per character, a float.
 
     loss_nats is the mean cross-entropy per token (natural log) over a text

@@ -207,7 +207,13 @@ class ValueQuestion(Question):
 
 
 class FunctionQuestion(Question):
-    """A question whose answer is a function, checked against ``reference`` on ``cases()``."""
+    """A question whose answer is a function, checked against ``reference`` on ``cases()``.
+
+    ``near_misses`` may list (wrong function, what is wrong) pairs: when the
+    learner's result for a failing case equals a near miss's result, its
+    text is added to the feedback. The texts name the mistake, never the
+    expected values.
+    """
 
     def reference(self, *args: Any) -> Any:
         raise NotImplementedError  # pragma: no cover - subclasses define it
@@ -216,15 +222,36 @@ class FunctionQuestion(Question):
         """Argument tuples to call the answer with; override with seeded inputs."""
         raise NotImplementedError  # pragma: no cover - subclasses define it
 
+    def near_misses(self) -> tuple[tuple[Callable[..., Any], str], ...]:
+        """Known mistakes as (wrong function, advice) pairs; none by default."""
+        return ()
+
+    def _mismatch(self, got: Any, expected: Any, args: tuple) -> str | None:
+        """What is wrong with ``got`` for the inputs ``args``, or None; override for special comparisons."""
+        return compare(got, expected, self.rtol, self.atol, "the returned value")
+
+    def _diagnosis(self, got: Any, args: tuple) -> str | None:
+        """The advice of the first near miss whose result equals ``got``, or None."""
+        for wrong, advice in self.near_misses():
+            try:
+                with np.errstate(all="ignore"):
+                    matches = compare(got, wrong(*copy.deepcopy(args)), self.rtol, self.atol) is None
+            except Exception:  # a near miss may not apply to this case (e.g. an empty cache)
+                continue
+            if matches:
+                return advice
+        return None
+
     def _problem(self, answer: Any) -> str | None:
         if not callable(answer):
             return f"pass your function itself (without calling it), got {_describe(answer)}"
         for args in self.cases():
             expected = self.reference(*copy.deepcopy(args))
             got = answer(*copy.deepcopy(args))
-            problem = compare(got, expected, self.rtol, self.atol, "the returned value")
+            problem = self._mismatch(got, expected, args)
             if problem:
-                return f"{problem} (for inputs {_describe_args(args)})"
+                diagnosis = self._diagnosis(got, args)
+                return f"{problem} (for inputs {_describe_args(args)})" + (f"; {diagnosis}" if diagnosis else "")
         return None
 
 

@@ -40,42 +40,15 @@ Name mapping (:func:`copy_weights_from_torch`), block i, C = n_embd::
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
-
 import numpy as np
 
 from mmcourse.env import import_tensorflow
+from mmcourse.gpt import GPTConfig
 from mmcourse.keras_models._weights import require_layers, set_weights_checked
 
 import_tensorflow()  # silences TensorFlow's start-up log lines before keras loads it
 import keras  # noqa: E402
 from keras import layers, ops  # noqa: E402
-
-
-@dataclass
-class GPTConfig:
-    """Sizes of a GPT: V = vocab_size, C = n_embd, n_head heads of C / n_head, contexts up to block_size."""
-
-    vocab_size: int
-    block_size: int = 128
-    n_layer: int = 4
-    n_head: int = 4
-    n_embd: int = 128
-    dropout: float = 0.0
-    bias: bool = True  # biases in the linear maps and LayerNorms
-    causal: bool = True  # False: every position attends to every other (BERT-style, for masked LM)
-
-    def __post_init__(self):
-        for name in ("vocab_size", "block_size", "n_layer", "n_head", "n_embd"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
-        if self.n_embd % self.n_head:
-            raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout must be in [0, 1), got {self.dropout!r}")
-        if not isinstance(self.causal, bool):
-            raise ValueError(f"causal must be True or False, got {self.causal!r}")
 
 
 def _dense(units: int, in_dim: int, bias: bool, name: str, std: float = 0.02) -> layers.Dense:
