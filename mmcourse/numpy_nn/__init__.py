@@ -1,4 +1,4 @@
-"""From-scratch neural-network layers in NumPy, forward and backward (chapters 04, 05 and 08).
+"""From-scratch neural-network layers in NumPy, forward and backward (chapters 04, 05, 08 and 09).
 
 Every layer is a pair of pure functions, ``out, cache = *_forward(...)`` and
 ``grads = *_backward(dout, cache)``; the tests prove each equals PyTorch and
@@ -10,6 +10,7 @@ Keras and passes a numerical gradient check. Modules by topic:
 - :mod:`.word2vec`: skip-gram with negative sampling
 - :mod:`.attention`: scaled dot-product and multi-head attention, masks,
   sinusoidal positions, layer norm
+- :mod:`.contrastive`: the symmetric InfoNCE (CLIP) loss and its similarity logits
 - :mod:`.gradcheck`: numerical gradients
 - :mod:`.convert`: copy weights from torch / Keras layers (layouts, gate orders)
 - :mod:`.bench`: NumPy vs torch timings
@@ -25,6 +26,7 @@ from .attention import (
     scaled_dot_product_attention_backward,
     sinusoidal_positions,
 )
+from .contrastive import info_nce_backward, info_nce_forward, similarity_logits
 from .conv import (
     avg_pool2d_backward,
     avg_pool2d_forward,
@@ -98,6 +100,8 @@ __all__ = [
     "gru_weights_from_keras",
     "gru_weights_from_torch",
     "im2col",
+    "info_nce_backward",
+    "info_nce_forward",
     "layer_norm_backward",
     "layer_norm_forward",
     "linear_backward",
@@ -133,6 +137,7 @@ __all__ = [
     "sigmoid",
     "sigmoid_backward",
     "sigmoid_forward",
+    "similarity_logits",
     "sinusoidal_positions",
     "skipgram_pairs",
     "softmax",
