@@ -1,16 +1,10 @@
 """The CLIP loss in Keras: symmetric InfoNCE in four lines, and the learnable temperature (chapter 09).
 
 Twin of ``mmcourse.torch_models.clip`` (same names, same formula); diff the
-two files to see what differs between the frameworks. For N matching pairs,
-row n of the image embeddings and row n of the text embeddings (N, D)::
-
-    Î = I / ‖I‖,  T̂ = T / ‖T‖                  (N, D)   rows of unit length
-    Z = exp(t) Î T̂ᵀ                            (N, N)   Z[i, j] = exp(t) cos(image i, text j)
-    L = ½ [CE(Z, diag) + CE(Zᵀ, diag)]                  labels 0 .. N-1: pair n is the answer for row n
-
-t is CLIP's ``logit_scale``, the log of the inverse temperature (exp(t) = 1/τ),
-learned by :class:`LogitScale`. The NumPy version with its hand-written
-gradient is :func:`mmcourse.numpy_nn.info_nce_forward`; the three agree.
+two files to see what differs between the frameworks. The equation, with
+shapes, is in :mod:`mmcourse.numpy_nn.contrastive`, whose hand-written
+gradient the tests compare with this file's autograd; ``logit_scale`` t is
+CLIP's log inverse temperature (exp(t) = 1/τ), learned by :class:`LogitScale`.
 """
 from __future__ import annotations
 
