@@ -16,10 +16,11 @@ def main(argv: list[str] | None = None) -> int:
     classroom.add_argument("course_dir", help="the nbgrader course folder (created if missing)")
     classroom.add_argument("--chapters", nargs="+", metavar="NN", help="chapter numbers (default: all)")
     pretrain = commands.add_parser("pretrain", help="train one of the course's own checkpoints and write it")
-    pretrain.add_argument("name", help="tiny_gpt, tiny_bert or tiny_gpt_instruct (after tiny_gpt)")
+    pretrain.add_argument("name", help="tiny_gpt, tiny_bert, tiny_gpt_instruct (after tiny_gpt), mini_clip or tiny_vlm (after mini_clip and tiny_gpt_instruct)")
     pretrain.add_argument("--out", help="write here instead of mmcourse/pretrained/weights/NAME.pt; "
                                         "the manifest is then left as it is")
-    commands.add_parser("prepare", help="convert the packaged SmolLM2 once into the user cache (make install runs it)")
+    commands.add_parser("prepare", help="convert the packaged SmolLM2 and build the OpenMoji feature cache "
+                                        "once, in the user cache (make install runs it)")
     args = parser.parse_args(argv)
 
     if args.command == "doctor":
@@ -37,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
         start = time.perf_counter()
         load_smollm2()
         print(f"SmolLM2-135M-Instruct ready in {cache_path()} ({time.perf_counter() - start:.0f} s)")
+        from mmcourse.experiments.real_clip import prepare_emoji_features
+        folder, seconds = prepare_emoji_features()
+        print(f"OpenMoji CLIP features ready in {folder} ({seconds:.0f} s)")
         return 0
     if args.command == "pretrain":
         from mmcourse.pretrained.course import CHECKPOINTS, pretrain

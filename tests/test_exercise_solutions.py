@@ -38,6 +38,9 @@ def _wrong_values(value):
         return [(value + " not", "is not right"), (3, "should be a string"), ([value], "should be a string")]
     if isinstance(value, tuple):
         return [(value[:-1], "tuple of"), (list(value), "tuple of")]
+    if isinstance(value, list):  # token ids
+        return [(value + [1], "not right"), ([float(v) for v in value] or [0.5], "not floats"),
+                (" ".join(map(str, value)), "a list of token ids")]
     if isinstance(value, (bool, np.bool_)):
         return [(not value, "is not right"), ("yes", "should be True or False")]
     return [(float("nan"), "nan"), (value * 2 + 1, "is not right"), (str(value), "should be a number"),

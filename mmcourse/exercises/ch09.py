@@ -193,7 +193,8 @@ class ZeroShot(FunctionQuestion):
                  "a tie goes to the higher class index: let it go to the lower one, as np.argmax does"))
 
     def _mismatch(self, got, expected, args):
-        if isinstance(got, np.ndarray) and got.shape == expected.shape and got.dtype.kind not in "iu":
+        if isinstance(got, np.ndarray) and got.shape == expected.shape and got.dtype.kind == "f" \
+                and np.isfinite(got).all():
             return (f"the returned value should hold integer class indices, got dtype {got.dtype}: a class index "
                     f"is a position, not a score")
         if isinstance(got, np.ndarray) and got.ndim == 2:

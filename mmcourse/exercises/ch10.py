@@ -111,7 +111,8 @@ class LossTargets(FunctionQuestion):
                 (targets(visual=False), "the visual positions are missing: the targets cover n_visual + T positions"))
 
     def _mismatch(self, got, expected, args):
-        if isinstance(got, np.ndarray) and got.shape == expected.shape and got.dtype.kind not in "iu":
+        if isinstance(got, np.ndarray) and got.shape == expected.shape and got.dtype.kind == "f" \
+                and np.isfinite(got).all():
             return f"the targets should be integer token ids (int64, as cross-entropy wants), got dtype {got.dtype}"
         return super()._mismatch(got, expected, args)
 

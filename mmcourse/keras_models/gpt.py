@@ -36,6 +36,10 @@ Name mapping (:func:`copy_weights_from_torch`), block i, C = n_embd::
     h.{i}.mlp.c_proj.weight (C, 4C)    h_{i}/mlp/c_proj/kernel (4C, C), transposed; bias (C,)
     ln_f.weight, .bias (C,)            ln_f/gamma, beta (C,)
     lm_head.weight (tied to wte)       none (tied to wte)
+
+Prefix embeddings (chapter 10): calling the model with ``prefix`` (B, P, C)
+puts those vectors, as they are, in front of the token embeddings, with
+position embeddings like tokens; the logits then cover the P + T positions.
 """
 from __future__ import annotations
 
@@ -163,15 +167,22 @@ class GPT(keras.Model):
         """Logits x wte^T: (B, T, C) -> (B, T, V), with the token embedding as the output layer (weight tying)."""
         return ops.matmul(x, ops.transpose(self.wte.embeddings))
 
-    def call(self, idx, training: bool = False):
-        """idx (B, T) token ids, T <= block_size -> logits (B, T, V)."""
+    def call(self, idx, training: bool = False, prefix=None):
+        """idx (B, T) token ids, T <= block_size -> logits (B, T, V); with prefix (B, P, C) in front, (B, P + T, V)."""
         if len(idx.shape) != 2:
             raise ValueError(f"idx must have shape (B, T), got {tuple(idx.shape)}")
-        if idx.shape[1] is not None and idx.shape[1] > self.config.block_size:
-            raise ValueError(f"idx has T = {idx.shape[1]} tokens, more than block_size = "
+        if prefix is not None and (len(prefix.shape) != 3 or prefix.shape[2] != self.config.n_embd):
+            raise ValueError(f"prefix must have shape (B, P, C = {self.config.n_embd}), got {tuple(prefix.shape)}")
+        n_prefix = 0 if prefix is None else prefix.shape[1]
+        if idx.shape[1] is not None and n_prefix + idx.shape[1] > self.config.block_size:
+            held = f" after {n_prefix} prefix positions" if n_prefix else ""
+            raise ValueError(f"idx has T = {idx.shape[1]} tokens{held}, more than block_size = "
                              f"{self.config.block_size} positions the model has embeddings for")
-        positions = ops.arange(ops.shape(idx)[1])  # (T,)
-        x = self.drop(self.wte(idx) + self.wpe(positions), training=training)  # (B, T, C) + (T, C) -> (B, T, C)
+        x = self.wte(idx)  # (B, T, C)
+        if prefix is not None:
+            x = ops.concatenate([ops.cast(prefix, x.dtype), x], axis=1)  # (B, P + T, C): the prefix enters as it is
+        positions = ops.arange(ops.shape(x)[1])  # (P + T,)
+        x = self.drop(x + self.wpe(positions), training=training)  # (B, P + T, C) + (P + T, C) -> (B, P + T, C)
         for block in self.h:
             x = block(x, training=training)
         return self.lm_head(self.ln_f(x))  # (B, T, C) -> (B, T, V)

@@ -1,17 +1,25 @@
 """The course's own checkpoints: small models trained longer than a notebook cell can, committed and checked.
 
-Chapter 08 trains its models for a few seconds in the notebook, then loads
-the same models trained for minutes by ``python -m mmcourse pretrain NAME``:
+A chapter trains its model for a few seconds in the notebook, then loads
+the same model trained for minutes by ``python -m mmcourse pretrain NAME``:
 
-- ``tiny_gpt``: the character GPT on Python's documentation prose;
-- ``tiny_bert``: the same network with bidirectional attention
+- ``tiny_gpt`` (chapter 08): the character GPT on Python's documentation prose;
+- ``tiny_bert`` (chapter 08): the same network with bidirectional attention
   (``causal=False``), trained as a masked LM with [MASK] = the last id, on
   64-character windows (on 256, batch 16, 1,000 steps, it reached only 0.24,
   little above the space's 0.16; likely because attention starts uniform, so
   a neighbour first gets 1/256 of the weight);
-- ``tiny_gpt_instruct``: ``tiny_gpt`` instruction-tuned on shape-scene questions.
+- ``tiny_gpt_instruct`` (chapter 08): ``tiny_gpt`` instruction-tuned on shape-scene questions;
+- ``mini_clip`` (chapter 09): a mini-CLIP trained contrastively on the
+  shape-scene captions of ``load_scene_captions()``, four colour-shape
+  combinations held out;
+- ``tiny_vlm`` (chapter 10): ``mini_clip``'s frozen image encoder, an MLP
+  projector and ``tiny_gpt_instruct`` trained in LLaVA's two stages to
+  caption shape scenes and answer questions about them.
 
-:data:`CHECKPOINTS` holds each one's configuration, recipe (fixed step
+Each :class:`Checkpoint` names its ``kind``; :data:`KINDS` says, per kind,
+how to build the model from its config, train it by its recipe and measure
+it. :data:`CHECKPOINTS` holds each one's configuration, recipe (fixed step
 counts, so a rerun does the same work on any machine) and the quality the
 chapter states; ``weights/manifest.json`` holds what ``pretrain`` wrote
 last: the file's sha256, the metrics it reached, how long it ran and on
@@ -27,14 +35,19 @@ import json
 import os
 import platform
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import torch
+from torch import nn
 
 from mmcourse import env
+from mmcourse.clip import CLIPConfig
 from mmcourse.pretrained._files import atomic_write_bytes, sha256_of
+from mmcourse.torch_models.clip import MiniCLIP
 from mmcourse.torch_models.gpt import GPT, GPTConfig
+from mmcourse.torch_models.vlm import VisionLanguageModel
 
 WEIGHTS_DIR = Path(__file__).parent / "weights"
 MANIFEST = WEIGHTS_DIR / "manifest.json"
@@ -57,6 +70,7 @@ class Checkpoint:
     made: str  # how it is made, in words
     base: str | None = None  # the checkpoint it starts from, if any
     extra: dict = field(default_factory=dict)
+    kind: str = "gpt"  # a key of KINDS: how the model is built, trained and measured
 
 
 _SIZE = {"block_size": 256, "n_layer": 4, "n_head": 4, "n_embd": 128}
@@ -82,6 +96,29 @@ CHECKPOINTS: dict[str, Checkpoint] = {
         made="tiny_gpt fine-tuned on 5,000 shape-scene instruction pairs (scene seed 1), loss on the response only",
         base="tiny_gpt",
         extra={"n_test_pairs": 100}),
+    "mini_clip": Checkpoint(
+        file="mini_clip.pt",
+        config={"vocab_size": 19, "channels": (16, 32, 64, 128), "word_dim": 64, "text_width": 128,
+                "embed_dim": 64},
+        recipe={"steps": 600, "batch_size": 256, "lr": 2e-3, "seed": 0},
+        stated={"test_image_to_text_R@1": (">=", 0.95), "test_text_to_image_R@1": (">=", 0.95),
+                "compositional_image_to_text_R@1": (">=", 0.9), "compositional_text_to_image_R@1": (">=", 0.9)},
+        made="mini-CLIP (CNN image encoder, bidirectional GRU text encoder) trained from scratch with the "
+             "symmetric InfoNCE loss on the 10,000 training pairs of load_scene_captions()",
+        kind="clip"),
+    "tiny_vlm": Checkpoint(
+        file="tiny_vlm.pt",
+        config={"gpt": {"vocab_size": 103, **_SIZE}, "feature_dim": 128, "projector": "mlp", "n_visual": None},
+        recipe={"steps": 1600, "decoder": "tiny_gpt_instruct", "stage1_steps": 100, "stage2_steps": 1500,
+                "batch_size": 32, "stage1_lr": 3e-3, "stage2_lr": 1e-3, "n_train": 10000, "caption_share": 0.25,
+                "seed": 0},
+        stated={"qa_exact_match": (">=", 0.75)},
+        made="mini_clip's frozen image encoder (4 visual tokens) -> MLP projector -> tiny_gpt_instruct; stage 1 "
+             "trains the projector on captions, stage 2 projector and decoder on questions and captions of 10,000 "
+             "shape scenes (seed 1), loss on the response only",
+        base="tiny_gpt_instruct",
+        extra={"encoder": "mini_clip", "eval": {"n_qa": 500, "n_captions": 200}},
+        kind="vlm"),
 }
 
 
@@ -100,8 +137,8 @@ def _rebuild(name: str) -> str:
     return f"rebuild it with `python -m mmcourse pretrain {name}`"
 
 
-def load_course_model(name: str, path: str | os.PathLike | None = None) -> GPT:
-    """The course checkpoint ``name`` as a float32 torch ``GPT`` in eval mode, on the CPU.
+def load_course_model(name: str, path: str | os.PathLike | None = None) -> GPT | MiniCLIP | VisionLanguageModel:
+    """The course checkpoint ``name`` as a float32 torch model in eval mode, on the CPU: a ``GPT``, ``MiniCLIP`` or VLM.
 
     The file's sha256 must equal the one in the manifest (a stale or
     corrupt file raises a ``CheckpointError`` saying how to rebuild it)
@@ -123,17 +160,21 @@ def load_course_model(name: str, path: str | os.PathLike | None = None) -> GPT:
     if saved["config"] != checkpoint.config:
         raise CheckpointError(f"course checkpoint {name!r} was saved with config {saved['config']}, but the "
                               f"registry says {checkpoint.config}; {_rebuild(name)}")
-    model = GPT(GPTConfig(**checkpoint.config))
+    model = KINDS[checkpoint.kind].build(checkpoint.config)
     model.load_state_dict({k: v.float() for k, v in saved["state_dict"].items()})
     return model.eval()
 
 
-def measure(name: str, model: GPT) -> dict[str, float]:
-    """The metrics stated for checkpoint ``name``, measured on ``model`` with the fixed validation set."""
+def measure(name: str, model: nn.Module) -> dict[str, float]:
+    """The metrics stated for checkpoint ``name`` (and a few more), measured on ``model`` with its fixed test data."""
+    return KINDS[_checkpoint(name).kind].measure(name, model)
+
+
+def _measure_gpt(name: str, model: GPT) -> dict[str, float]:
+    """Chapter 08's figures, on the fixed validation batches (``EVAL``) or the held-out instruction pairs."""
     from mmcourse.data.char_corpus import load_char_corpus
     from mmcourse.experiments import language_models as lm
 
-    _checkpoint(name)
     corpus = load_char_corpus()
     if name == "tiny_gpt":
         return {"val_nats_per_char": lm.evaluate_lm(model, corpus.val, **EVAL)}
@@ -141,6 +182,16 @@ def measure(name: str, model: GPT) -> dict[str, float]:
         scores = lm.masked_accuracy(model, corpus.val, **EVAL)
         return {"masked_accuracy": scores["accuracy"], "commonest_char_baseline": scores["baseline"]}
     return {"exact_match": lm.exact_match(model, corpus.tokenizer, held_out_pairs())}
+
+
+def _measure_clip(name: str, model: MiniCLIP) -> dict[str, float]:
+    """Recall@1 and @5 both ways on the in-distribution and the compositional test scenes (1,000 each)."""
+    from mmcourse.data.scene_captions import load_scene_captions
+    from mmcourse.experiments import contrastive
+
+    data = load_scene_captions()
+    return {f"{split}_{key}": value for split in ("test", "compositional")
+            for key, value in contrastive.retrieval(model, getattr(data, split), data.vocab).items()}
 
 
 def held_out_pairs() -> list[tuple[str, str]]:
@@ -158,8 +209,8 @@ def meets_stated(name: str, metrics: dict[str, float]) -> bool:
                for key, (op, bound) in _checkpoint(name).stated.items())
 
 
-def _train(name: str, progress: bool) -> GPT:
-    """A fresh model trained by the recipe of checkpoint ``name``."""
+def _train_gpt(name: str, progress: bool) -> GPT:
+    """A fresh GPT trained by the recipe of checkpoint ``name``, or its base checkpoint fine-tuned."""
     from mmcourse.data.char_corpus import load_char_corpus
     from mmcourse.experiments import language_models as lm
 
@@ -180,6 +231,67 @@ def _train(name: str, progress: bool) -> GPT:
     return model
 
 
+def _train_clip(name: str, progress: bool) -> MiniCLIP:
+    """A fresh MiniCLIP trained by the recipe of checkpoint ``name`` on the training pairs of the scene captions."""
+    from mmcourse.data.scene_captions import load_scene_captions
+    from mmcourse.experiments import contrastive
+
+    checkpoint = _checkpoint(name)
+    recipe = checkpoint.recipe
+    data = load_scene_captions()
+    torch.manual_seed(recipe["seed"])
+    model = MiniCLIP(CLIPConfig(**checkpoint.config))
+    contrastive.train_clip(model, contrastive.clip_arrays(data.train, data.vocab), recipe["steps"],
+                           recipe["batch_size"], recipe["lr"], recipe["seed"], progress)
+    return model
+
+
+def _build_vlm(config: dict) -> VisionLanguageModel:
+    """A VisionLanguageModel from its config: the decoder's GPTConfig, the encoder's D, the projector, n_visual."""
+    return VisionLanguageModel(GPT(GPTConfig(**config["gpt"])), config["feature_dim"], config["projector"],
+                               config["n_visual"])
+
+
+def _vlm_encoder(name: str):
+    """The frozen image encoder of VLM checkpoint ``name``: images (B, 3, 32, 32) -> tokens (B, N, D)."""
+    return load_course_model(_checkpoint(name).extra["encoder"]).image_encoder.tokens
+
+
+def _train_vlm(name: str, progress: bool) -> VisionLanguageModel:
+    """A VLM trained in two stages by the recipe of checkpoint ``name``, on its frozen encoder's tokens."""
+    from mmcourse.experiments import vision_language as vl
+
+    checkpoint = _checkpoint(name)
+    stages = {k: v for k, v in checkpoint.recipe.items() if k != "steps"}  # "steps": both stages', for the manifest
+    recipe = vl.Recipe(**stages, projector=checkpoint.config["projector"], n_visual=checkpoint.config["n_visual"])
+    if recipe.stage1_steps + recipe.stage2_steps != checkpoint.recipe["steps"]:
+        raise CheckpointError(f"{name!r}: the recipe's steps must be stage1_steps + stage2_steps")
+    return vl.train_recipe(recipe, _vlm_encoder(name), progress)[0]
+
+
+def _measure_vlm(name: str, model: VisionLanguageModel) -> dict[str, float]:
+    """QA exact match (overall and per question type) and caption scores on held-out scenes."""
+    from mmcourse.experiments import vision_language as vl
+
+    return vl.evaluate(model, _vlm_encoder(name), **_checkpoint(name).extra["eval"])
+
+
+@dataclass(frozen=True)
+class Kind:
+    """How checkpoints of one kind are built from their config, trained by their recipe and measured."""
+
+    build: Callable[[dict], nn.Module]
+    train: Callable[[str, bool], nn.Module]
+    measure: Callable[[str, nn.Module], dict[str, float]]
+
+
+KINDS: dict[str, Kind] = {
+    "gpt": Kind(build=lambda config: GPT(GPTConfig(**config)), train=_train_gpt, measure=_measure_gpt),
+    "clip": Kind(build=lambda config: MiniCLIP(CLIPConfig(**config)), train=_train_clip, measure=_measure_clip),
+    "vlm": Kind(build=_build_vlm, train=_train_vlm, measure=_measure_vlm),
+}
+
+
 def pretrain(name: str, out: str | os.PathLike | None = None, progress: bool = True) -> dict:
     """Train checkpoint ``name`` by its recipe, write it atomically as float16, and return what it reached.
 
@@ -192,7 +304,7 @@ def pretrain(name: str, out: str | os.PathLike | None = None, progress: bool = T
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
     device = env.device().type
-    model = _train(name, progress).cpu().eval()
+    model = KINDS[checkpoint.kind].train(name, progress).cpu().eval()
     seconds = time.perf_counter() - start
     state = {"config": checkpoint.config,
              "state_dict": {k: v.detach().to(torch.float16) for k, v in model.state_dict().items()}}
@@ -218,5 +330,5 @@ def pretrain(name: str, out: str | os.PathLike | None = None, progress: bool = T
     return entry
 
 
-__all__ = ["CHECKPOINTS", "Checkpoint", "CheckpointError", "load_course_model", "measure", "meets_stated",
-           "pretrain", "read_manifest"]
+__all__ = ["CHECKPOINTS", "KINDS", "Checkpoint", "CheckpointError", "Kind", "load_course_model", "measure",
+           "meets_stated", "pretrain", "read_manifest"]

@@ -36,6 +36,12 @@ only, so ``forward`` refuses more than ``block_size`` tokens and
 cropping of the context) and raises a ValueError otherwise. A
 bidirectional model (``causal=False``) has no cache and does not generate:
 its earlier positions depend on later ones, so both raise a ValueError.
+
+Prefix embeddings (chapter 10): ``forward`` and ``forward_with_cache``
+take an optional ``prefix`` (B, P, C) of vectors that enter the network as
+they are, in front of the token embeddings, and get position embeddings
+like tokens do; a vision-language model passes projected image tokens here.
+Logits then cover the P + T positions.
 """
 from __future__ import annotations
 
@@ -167,12 +173,25 @@ class GPT(nn.Module):
         if idx.shape[1] < 1:
             raise ValueError("idx must hold at least one token per row, got T = 0")
         if past + idx.shape[1] > self.config.block_size:
-            held = f" after the {past} positions in the cache" if past else ""
+            held = f" after {past} earlier positions (cache or prefix)" if past else ""
             raise ValueError(f"idx has T = {idx.shape[1]} tokens{held}, more than block_size = "
                              f"{self.config.block_size} positions the model has embeddings for")
         if idx.min() < 0 or idx.max() >= self.config.vocab_size:
             raise ValueError(f"idx must hold token ids in [0, vocab_size = {self.config.vocab_size}), got values in "
                              f"[{int(idx.min())}, {int(idx.max())}]")
+
+    def _check_prefix(self, prefix: torch.Tensor | None, idx: torch.Tensor) -> int:
+        """Number of prefix positions P: 0 for None, else prefix must be a float tensor (B, P, C) matching idx's B."""
+        if prefix is None:
+            return 0
+        B = idx.shape[0] if isinstance(idx, torch.Tensor) and idx.dim() == 2 else None  # idx is checked after
+        C = self.config.n_embd
+        if not (isinstance(prefix, torch.Tensor) and prefix.dtype.is_floating_point and prefix.dim() == 3
+                and prefix.shape[0] == B and prefix.shape[2] == C):
+            raise ValueError(f"prefix must be a float torch.Tensor (B = {B}, P, C = {C}) of embeddings, got "
+                             f"{type(prefix).__name__} {getattr(prefix, 'dtype', '')} "
+                             f"{tuple(getattr(prefix, 'shape', ()))}")
+        return prefix.shape[1]
 
     def _check_causal(self, method: str) -> None:
         """Raise a ValueError if the model is bidirectional: a cache needs positions that ignore later ones."""
@@ -181,11 +200,16 @@ class GPT(nn.Module):
                              "positions attend to later ones, so a KV cache would be wrong and it cannot "
                              "generate left to right; use it to fill in masked tokens with forward()")
 
-    def _run(self, idx: torch.Tensor, cache: KVCache | None) -> tuple[torch.Tensor, KVCache]:
-        """Logits (B, T, V) of new tokens idx (B, T) following the cached positions, and the extended cache."""
+    def _run(self, idx: torch.Tensor, cache: KVCache | None, prefix: torch.Tensor | None = None
+             ) -> tuple[torch.Tensor, KVCache]:
+        """Logits (B, P + T, V) of prefix (B, P, C) or None, then tokens idx (B, T), after the cached positions;
+        and the extended cache."""
         past = 0 if cache is None else cache.length
-        positions = torch.arange(past, past + idx.shape[1], device=idx.device)  # (T,)
-        x = self.drop(self.wte(idx) + self.wpe(positions))  # (B, T, C) + (T, C) -> (B, T, C)
+        x = self.wte(idx)  # (B, T, C)
+        if prefix is not None:
+            x = torch.cat([prefix, x], dim=1)  # (B, P + T, C): the prefix enters as it is
+        positions = torch.arange(past, past + x.shape[1], device=idx.device)  # (P + T,)
+        x = self.drop(x + self.wpe(positions))  # (B, P + T, C) + (P + T, C) -> (B, P + T, C)
         keys, values = [], []
         for i, block in enumerate(self.h):
             x, (k, v) = block(x, None if cache is None else (cache.keys[i], cache.values[i]))
@@ -193,21 +217,31 @@ class GPT(nn.Module):
             values.append(v)
         return self.lm_head(self.ln_f(x)), KVCache(keys, values)  # (B, T, C) -> (B, T, V)
 
-    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None
+    def forward(self, idx: torch.Tensor, targets: torch.Tensor | None = None, prefix: torch.Tensor | None = None
                 ) -> tuple[torch.Tensor, torch.Tensor | None]:
-        """idx (B, T) token ids, T <= block_size -> logits (B, T, V) and, given targets (B, T), mean cross-entropy."""
-        self._check_idx(idx)
-        logits, _ = self._run(idx, None)
+        """idx (B, T) token ids, T <= block_size -> logits (B, T, V) and, given targets (B, T), mean cross-entropy.
+
+        With ``prefix`` (B, P, C) in front (P + T <= block_size) the logits
+        are (B, P + T, V) and targets, if given, (B, P + T); targets of -100
+        are ignored.
+        """
+        n_prefix = self._check_prefix(prefix, idx)
+        self._check_idx(idx, n_prefix)
+        logits, _ = self._run(idx, None, prefix)
         if targets is None:
             return logits, None
-        if targets.shape != idx.shape:
-            raise ValueError(f"targets must have the shape of idx {tuple(idx.shape)}, got {tuple(targets.shape)}")
+        if targets.shape != logits.shape[:2]:
+            raise ValueError(f"targets must have the shape {tuple(logits.shape[:2])} of the logits' positions "
+                             f"(B, P + T), got {tuple(targets.shape)}")
         loss = F.cross_entropy(logits.flatten(0, 1), targets.flatten())  # (B T, V) against (B T,)
         return logits, loss
 
-    def forward_with_cache(self, idx_new: torch.Tensor, cache: KVCache | None = None
-                           ) -> tuple[torch.Tensor, KVCache]:
+    def forward_with_cache(self, idx_new: torch.Tensor, cache: KVCache | None = None,
+                           prefix: torch.Tensor | None = None) -> tuple[torch.Tensor, KVCache]:
         """Logits (B, T_new, V) of idx_new (B, T_new) continuing the positions in ``cache`` (None: none yet).
+
+        With ``prefix`` (B, P, C) its P positions come before idx_new's and
+        the logits are (B, P + T_new, V).
 
         Returns the logits and a new cache holding every position so far,
         keys and values (B, n_head, T_so_far, hd) per layer; the cache passed
@@ -215,12 +249,12 @@ class GPT(nn.Module):
         whole sequence at the new positions, up to float rounding.
         """
         self._check_causal("forward_with_cache")
-        past = 0 if cache is None else cache.length
+        past = (0 if cache is None else cache.length) + self._check_prefix(prefix, idx_new)
         self._check_idx(idx_new, past)
         if cache is not None and (len(cache.keys) != len(self.h) or cache.keys[0].shape[0] != idx_new.shape[0]):
             raise ValueError(f"cache must hold {len(self.h)} layers for a batch of {idx_new.shape[0]}, got "
                              f"{len(cache.keys)} layers for a batch of {cache.keys[0].shape[0]}")
-        return self._run(idx_new, cache)
+        return self._run(idx_new, cache, prefix)
 
     @torch.no_grad()
     def generate(self, idx: torch.Tensor, max_new_tokens: int, temperature: float = 1.0, top_k: int | None = None,
