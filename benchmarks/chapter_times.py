@@ -3,6 +3,7 @@
     python benchmarks/chapter_times.py                  # every chapter and solution, printed
     python benchmarks/chapter_times.py chapters/02_*.ipynb
     python benchmarks/chapter_times.py --write          # every chapter, then update the records below
+    python benchmarks/chapter_times.py --write chapters/09_*.ipynb   # re-time some chapters, keep the others
 
 ``--write`` is the one source of truth for chapter times: it writes
 ``benchmarks/chapter_times.md`` (a table with the machine it was measured
@@ -101,10 +102,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("notebooks", nargs="*", type=Path)
     parser.add_argument("--write", action="store_true",
-                        help="time every chapter, write benchmarks/chapter_times.md, update README and headers")
+                        help="time every chapter (or the given chapters, keeping the others' recorded times), "
+                             "write benchmarks/chapter_times.md, update README and headers")
     args = parser.parse_args(argv)
-    if args.write and args.notebooks:
-        parser.error("--write times every chapter: give no notebooks")
+    if args.write and any(path.resolve().parent != ROOT / "chapters" for path in args.notebooks):
+        parser.error("--write records chapters/ notebooks only")
     chapters = sorted((ROOT / "chapters").glob("[0-9][0-9]_*.ipynb"))
     paths = args.notebooks or (chapters if args.write else chapters + sorted((ROOT / "solutions").glob("*.ipynb")))
     over, times = [], {}
@@ -118,6 +120,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{str(path.relative_to(ROOT)):<45} {seconds:8.1f}{flag}", flush=True)
     print(f"{'total':<45} {sum(times.values()):8.1f}")
     if args.write:
+        times = read_table() | times if args.notebooks else times
         write_table(times)
         for path in sync_docs(times):
             print("updated", path.relative_to(ROOT))
