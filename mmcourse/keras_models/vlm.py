@@ -31,25 +31,15 @@ Name mapping (:func:`copy_weights_from_torch`), C = n_embd::
 """
 from __future__ import annotations
 
-import math
 
 from mmcourse.env import import_tensorflow
 from mmcourse.keras_models.gpt import GPT, _linear, _norm
 from mmcourse.keras_models.gpt import copy_weights_from_torch as copy_gpt_weights_from_torch
+from mmcourse.vlm import PROJECTORS, grid_side
 
 import_tensorflow()  # silences TensorFlow's start-up log lines before keras loads it
 import keras  # noqa: E402
 from keras import layers, ops  # noqa: E402
-
-PROJECTORS = ("linear", "mlp")
-
-
-def _grid_side(n: int, name: str) -> int:
-    """√n for a square number of tokens n, else a ValueError naming the argument."""
-    side = math.isqrt(n)
-    if side * side != n:
-        raise ValueError(f"{name} must be a square number of tokens (a grid), got {n}")
-    return side
 
 
 def pool_tokens(features, n_tokens: int):
@@ -59,7 +49,7 @@ def pool_tokens(features, n_tokens: int):
     input tokens (N = 16 -> n = 4 averages 2 x 2 blocks).
     """
     B, N, D = ops.shape(features)
-    side, out = _grid_side(N, "the features' N"), _grid_side(n_tokens, "n_tokens")
+    side, out = grid_side(N, "the features' N"), grid_side(n_tokens, "n_tokens")
     if side % out:
         raise ValueError(f"n_tokens = {n_tokens} must be a grid whose side divides the features' {side} x {side}")
     k = side // out
@@ -135,7 +125,7 @@ class VisionLanguageModel(keras.Model):
         if isinstance(feature_dim, bool) or not isinstance(feature_dim, int) or feature_dim < 1:
             raise ValueError(f"feature_dim must be a positive int, got {feature_dim!r}")
         if n_visual is not None:
-            _grid_side(n_visual, "n_visual")
+            grid_side(n_visual, "n_visual")
         self.feature_dim = feature_dim
         self.n_visual = n_visual
         self.projector = Projector(feature_dim, gpt.config.n_embd, projector, name="projector")

@@ -26,7 +26,6 @@ visual tokens; only what comes after it is trained::
 """
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 
 import torch
@@ -34,16 +33,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from mmcourse.torch_models.gpt import GPT
-
-PROJECTORS = ("linear", "mlp")
-
-
-def _grid_side(n: int, name: str) -> int:
-    """√n for a square number of tokens n, else a ValueError naming the argument."""
-    side = math.isqrt(n)
-    if side * side != n:
-        raise ValueError(f"{name} must be a square number of tokens (a grid), got {n}")
-    return side
+from mmcourse.vlm import PROJECTORS, grid_side
 
 
 def pool_tokens(features: torch.Tensor, n_tokens: int) -> torch.Tensor:
@@ -53,7 +43,7 @@ def pool_tokens(features: torch.Tensor, n_tokens: int) -> torch.Tensor:
     input tokens (N = 16 -> n = 4 averages 2 x 2 blocks).
     """
     B, N, D = features.shape
-    side, out = _grid_side(N, "the features' N"), _grid_side(n_tokens, "n_tokens")
+    side, out = grid_side(N, "the features' N"), grid_side(n_tokens, "n_tokens")
     if side % out:
         raise ValueError(f"n_tokens = {n_tokens} must be a grid whose side divides the features' {side} x {side}")
     k = side // out
@@ -123,7 +113,7 @@ class VisionLanguageModel(nn.Module):
         if isinstance(feature_dim, bool) or not isinstance(feature_dim, int) or feature_dim < 1:
             raise ValueError(f"feature_dim must be a positive int, got {feature_dim!r}")
         if n_visual is not None:
-            _grid_side(n_visual, "n_visual")
+            grid_side(n_visual, "n_visual")
         self.feature_dim = feature_dim
         self.n_visual = n_visual
         self.projector = Projector(feature_dim, gpt.config.n_embd, projector)
