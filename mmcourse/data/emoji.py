@@ -61,10 +61,7 @@ class EmojiPairs:
 
     def subset(self, split: str) -> "EmojiPairs":
         """The pairs of ``split``: "train", "test" or "all", in catalogue order."""
-        if split not in ("train", "test", "all"):
-            raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
-        keep = np.ones(len(self.names), bool) if split == "all" else self.test == (split == "test")
-        index = np.flatnonzero(keep)
+        index = split_rows(self.test, split)
         return EmojiPairs(self.images[index], *(tuple(seq[i] for i in index)
                                                 for seq in (self.names, self.codes, self.chars)),
                           self.test[index])
@@ -110,6 +107,13 @@ def split_mask(n: int, n_test: int = N_TEST) -> np.ndarray:
     mask = np.zeros(n, bool)
     mask[np.random.default_rng(SPLIT_SEED).permutation(n)[:n_test]] = True
     return mask
+
+
+def split_rows(test: np.ndarray, split: str) -> np.ndarray:
+    """Indices of the rows of ``split`` ("train", "test" or "all") given the test mask (N,) bool, in order."""
+    if split not in ("train", "test", "all"):
+        raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
+    return np.arange(len(test)) if split == "all" else np.flatnonzero(test == (split == "test"))
 
 
 def render_svg(path: str | Path, size: int) -> np.ndarray:

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from mmcourse.data.emoji import N_TEST, load_emoji_pairs, split_mask
+from mmcourse.data.emoji import N_TEST, load_emoji_pairs, split_mask, split_rows
 from mmcourse.experiments.contrastive import recall_at_k
 from mmcourse.pretrained._files import atomic_dir, cache_dir, manifest_problem, write_manifest
 from mmcourse.torch_models.clip import LogitScale, clip_loss
@@ -52,9 +52,7 @@ class EmojiFeatures:
 
     def subset(self, split: str) -> "EmojiFeatures":
         """The rows of ``split``: "train", "test" or "all"."""
-        if split not in ("train", "test", "all"):
-            raise ValueError(f"split must be 'train', 'test' or 'all', got {split!r}")
-        index = np.arange(len(self.names)) if split == "all" else np.flatnonzero(self.test == (split == "test"))
+        index = split_rows(self.test, split)
         return EmojiFeatures(self.image[index], self.text[index], tuple(self.names[i] for i in index),
                              tuple(self.codes[i] for i in index), self.test[index])
 

@@ -35,7 +35,7 @@ from __future__ import annotations
 from mmcourse.env import import_tensorflow
 from mmcourse.keras_models.gpt import GPT, _linear, _norm
 from mmcourse.keras_models.gpt import copy_weights_from_torch as copy_gpt_weights_from_torch
-from mmcourse.vlm import PROJECTORS, grid_side
+from mmcourse.vlm import PROJECTORS, check_sizes, grid_side
 
 import_tensorflow()  # silences TensorFlow's start-up log lines before keras loads it
 import keras  # noqa: E402
@@ -122,10 +122,7 @@ class VisionLanguageModel(keras.Model):
         super().__init__(**kwargs)
         if not isinstance(gpt, GPT) or not gpt.config.causal:
             raise ValueError(f"gpt must be a causal Keras GPT (chapter 08), got {type(gpt).__name__}")
-        if isinstance(feature_dim, bool) or not isinstance(feature_dim, int) or feature_dim < 1:
-            raise ValueError(f"feature_dim must be a positive int, got {feature_dim!r}")
-        if n_visual is not None:
-            grid_side(n_visual, "n_visual")
+        check_sizes(feature_dim, n_visual)
         self.feature_dim = feature_dim
         self.n_visual = n_visual
         self.projector = Projector(feature_dim, gpt.config.n_embd, projector, name="projector")

@@ -33,7 +33,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from mmcourse.torch_models.gpt import GPT
-from mmcourse.vlm import PROJECTORS, grid_side
+from mmcourse.vlm import PROJECTORS, check_sizes, grid_side
 
 
 def pool_tokens(features: torch.Tensor, n_tokens: int) -> torch.Tensor:
@@ -110,10 +110,7 @@ class VisionLanguageModel(nn.Module):
         super().__init__()
         if not isinstance(gpt, GPT) or not gpt.config.causal:
             raise ValueError(f"gpt must be a causal torch GPT (chapter 08), got {type(gpt).__name__}")
-        if isinstance(feature_dim, bool) or not isinstance(feature_dim, int) or feature_dim < 1:
-            raise ValueError(f"feature_dim must be a positive int, got {feature_dim!r}")
-        if n_visual is not None:
-            grid_side(n_visual, "n_visual")
+        check_sizes(feature_dim, n_visual)
         self.feature_dim = feature_dim
         self.n_visual = n_visual
         self.projector = Projector(feature_dim, gpt.config.n_embd, projector)
