@@ -1,4 +1,4 @@
-"""From-scratch neural-network layers in NumPy, forward and backward (chapters 04, 05, 08 and 09).
+"""From-scratch neural-network layers in NumPy, forward and backward (chapters 04, 05, 08, 09 and 12).
 
 Every layer is a pair of pure functions, ``out, cache = *_forward(...)`` and
 ``grads = *_backward(dout, cache)``; the tests prove each equals PyTorch and
@@ -11,6 +11,7 @@ Keras and passes a numerical gradient check. Modules by topic:
 - :mod:`.attention`: scaled dot-product and multi-head attention, masks,
   sinusoidal positions, layer norm
 - :mod:`.contrastive`: the symmetric InfoNCE (CLIP) loss and its similarity logits
+- :mod:`.ctc`: the CTC loss by the forward-backward recursion, and its gradient
 - :mod:`.gradcheck`: numerical gradients
 - :mod:`.convert`: copy weights from torch / Keras layers (layouts, gate orders)
 - :mod:`.bench`: NumPy vs torch timings
@@ -71,6 +72,7 @@ from .core import (
     tanh_backward,
     tanh_forward,
 )
+from .ctc import ctc_loss_backward, ctc_loss_forward
 from .gradcheck import numerical_gradient, relative_error
 from .rnn import gru_forward, lstm_backward, lstm_forward, rnn_backward, rnn_forward
 from .word2vec import (
@@ -94,6 +96,8 @@ __all__ = [
     "conv2d_weights_from_torch",
     "conv2d_weights_to_keras",
     "conv_output_size",
+    "ctc_loss_backward",
+    "ctc_loss_forward",
     "flatten_backward",
     "flatten_forward",
     "gru_forward",
