@@ -35,3 +35,13 @@ def answer_in_cell(source: str, monkeypatch) -> Any:
     if len(passed) != 1:
         raise AssertionError(f"the cell should call check() exactly once, called it {len(passed)} times")
     return passed[0]
+
+
+def wrong_message(question: Question, answer: Any) -> str:
+    """The feedback ``question`` gives ``answer``, which must be judged wrong."""
+    import numpy as np
+
+    with np.errstate(all="ignore"):
+        feedback = question.evaluate(answer)
+    assert not feedback.correct, "a wrong answer was accepted"
+    return feedback.message
