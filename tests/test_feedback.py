@@ -7,7 +7,7 @@ from torch.nn import functional as F
 from mmcourse.data.char_corpus import load_char_corpus
 from mmcourse.data.shape_scenes import SceneObject, caption
 from mmcourse.experiments import feedback as fb
-from mmcourse.feedback import DIGIT_WORDS, MAX_SPELLING, spell, unspell
+from mmcourse.feedback import DIGIT_WORDS, MAX_SPELLING, RewardConfig, spell, unspell
 from mmcourse.numpy_nn.gradcheck import numerical_gradient, relative_error
 from mmcourse.torch_models.gpt import GPT, GPTConfig
 from mmcourse.torch_models.vlm import VisionLanguageModel
@@ -201,3 +201,43 @@ def test_gradient_variance_leaves_the_policy_alone_and_the_mean_baseline_is_nois
     spread = {b: fb.gradient_variance(policy, use_baseline=b, batches=100) for b in (False, True)}
     assert all(torch.equal(a, b) for a, b in zip(before, policy.parameters()))
     assert 0 < spread[False] < spread[True]  # rare wrong spellings have large ∇ log π: the chapter explains it
+
+
+def test_a_near_miss_gets_exactly_one_thing_wrong_and_its_pairs_follow_the_rule():
+    rng = np.random.default_rng(0)
+    for _ in range(60):
+        missed = fb.near_miss(OBJECTS, rng)
+        score = fb.rule_score(caption(missed), OBJECTS)
+        assert score < 1.0 and missed == tuple(sorted(missed, key=lambda o: (o.row, o.col)))
+        changed = set(missed) ^ set(OBJECTS)
+        assert 1 <= len(changed) <= 4  # one object edited, dropped or added; or two objects' looks swapped
+    for _ in range(30):
+        pair = fb.near_miss_pair(OBJECTS, rng)
+        if pair is not None:
+            assert fb.rule_score(pair[0], OBJECTS) > fb.rule_score(pair[1], OBJECTS)
+
+
+def test_near_miss_pairs_join_the_sampled_ones_and_the_reward_model_fits_them(tiny):
+    model, task, tokenizer = tiny
+    plain = fb.preference_pairs(model, task, tokenizer, samples=2, with_truth=True, progress=False)
+    pairs = fb.preference_pairs(model, task, tokenizer, samples=2, with_truth=True, near_misses=5, progress=False)
+    assert len(plain) + 12 <= len(pairs) <= len(plain) + 30  # up to 5 per scene; a tie (often, on one object) none
+    for scene, chosen, rejected in zip(pairs.scene.tolist(), pairs.chosen_text, pairs.rejected_text):
+        assert fb.rule_score(chosen, task.objects[scene]) > fb.rule_score(rejected, task.objects[scene])
+    with pytest.raises(ValueError, match="near_misses must be an int >= 0"):
+        fb.preference_pairs(model, task, tokenizer, near_misses=-1)
+    ties = fb.tied_near_misses(task, 5)
+    for scene, a, b in zip(*ties):
+        assert a != b and fb.rule_score(a, task.objects[scene]) == fb.rule_score(b, task.objects[scene])
+    reward_model, history = fb.train_reward_model(pairs, task, steps=150, batch_size=32,
+                                                  config=RewardConfig(feature_dim=8), ties=ties, progress=False)
+    assert history["loss"][-1] < history["loss"][0]
+    assert fb.reward_accuracy(fb.model_reward(reward_model, task), pairs) >= 0.9
+
+
+def test_paired_standard_error_is_the_spread_of_the_differences_over_root_n():
+    scores, reference = np.array([1.0, 0.5, 0.5, 0.0]), np.array([0.5, 0.5, 0.5, 0.5])
+    assert fb.paired_standard_error(scores, reference) == pytest.approx(np.std([0.5, 0, 0, -0.5], ddof=1) / 2)
+    assert fb.paired_standard_error(reference, reference) == 0.0  # the same captions: no noise on a zero gain
+    with pytest.raises(ValueError, match=r"must both be \(N,\)"):
+        fb.paired_standard_error(scores, reference[:3])

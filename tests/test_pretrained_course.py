@@ -87,4 +87,12 @@ def test_feedback_checkpoints_start_from_tiny_vlm_and_state_chapter_13s_kl_bound
         op, gain = checkpoint.stated["held_out_rule_gain"]
         assert op == ">=" and gain > 0  # strictly better than tiny_vlm on held-out scenes
     assert CHECKPOINTS["tiny_vlm_hacked"].recipe["kl_weight"] == 0.0
-    assert CHECKPOINTS["tiny_vlm_hacked"].stated["held_out_rule_gain"][0] == "<="  # the reward model is gamed
+    assert CHECKPOINTS["tiny_vlm_hacked"].stated["held_out_rule_gain"][0] == "<="  # the proxy reward is gamed
+    assert CHECKPOINTS["tiny_vlm_hacked"].stated["kl_to_tiny_vlm"] == (">=", 10.0)  # ... far outside the bound
+
+
+def test_vqa_net_states_chapter_14s_accuracy_well_above_the_question_prior():
+    entry = course.read_manifest()["vqa_net"]
+    assert CHECKPOINTS["vqa_net"].stated == {"test_accuracy": (">=", 0.78)}
+    assert entry["reached"]["test_accuracy"] >= entry["reached"]["question_prior"] + 0.3
+    assert CHECKPOINTS["vqa_net"].config["vocab_size"] == 29  # load_vqa()'s vocabulary, built on its train split

@@ -1,29 +1,31 @@
-"""The Bradley–Terry reward model: torch and Keras twins agree, and its loss is Bradley–Terry's likelihood."""
+"""The Bradley–Terry reward model: the twins agree, its loss is Bradley–Terry's likelihood, it reads slots."""
 import numpy as np
 import pytest
 import torch
 from torch.nn import functional as F
 
-from mmcourse.feedback import RewardConfig
+from mmcourse.data.shape_scenes import SceneObject
+from mmcourse.feedback import RewardConfig, caption_slots
 from mmcourse.keras_models import reward as keras_reward
 from mmcourse.torch_models import reward as torch_reward
 
 
 def _inputs(config: RewardConfig, batch: int = 6, seed: int = 0):
     rng = np.random.default_rng(seed)
-    return (rng.normal(size=(batch, config.embed_dim)).astype("float32"),
-            rng.normal(size=(batch, config.embed_dim)).astype("float32"))
+    tokens = rng.normal(size=(batch, config.n_places, config.feature_dim)).astype("float32")
+    slots = np.stack([rng.integers(0, n, size=(batch, config.n_places)) for n in (6, 5, 3)], axis=-1)
+    return tokens, slots.astype("int64")
 
 
-@pytest.mark.parametrize("config", [RewardConfig(), RewardConfig(embed_dim=8, width=5)])
+@pytest.mark.parametrize("config", [RewardConfig(), RewardConfig(feature_dim=8, n_places=9, width=5)])
 def test_keras_twin_equals_torch_with_copied_weights(config):
     torch.manual_seed(0)
     model = torch_reward.RewardModel(config).eval()
     twin = keras_reward.copy_weights_from_torch(keras_reward.RewardModel(config), model)
-    image, caption = _inputs(config)
-    expected = model(torch.from_numpy(image), torch.from_numpy(caption)).detach().numpy()
+    tokens, slots = _inputs(config)
+    expected = model(torch.from_numpy(tokens), torch.from_numpy(slots)).detach().numpy()
     assert expected.shape == (6,)
-    assert np.abs(np.asarray(twin(image, caption)) - expected).max() <= 1e-5
+    assert np.abs(np.asarray(twin(tokens, slots)) - expected).max() <= 1e-5
 
 
 def test_bradley_terry_loss_is_binary_cross_entropy_on_the_difference_in_both_frameworks():
@@ -36,28 +38,44 @@ def test_bradley_terry_loss_is_binary_cross_entropy_on_the_difference_in_both_fr
 
 def test_bad_inputs_are_refused_with_the_shape_expected():
     model = torch_reward.RewardModel(RewardConfig())
-    image, caption = _inputs(RewardConfig())
-    with pytest.raises(ValueError, match=r"must both be \(B, 64\) embeddings"):
-        model(torch.from_numpy(image), torch.from_numpy(caption[:, :5]))
+    tokens, slots = _inputs(RewardConfig())
+    with pytest.raises(ValueError, match=r"tokens must be \(B, 4, 128\) and slots \(B, 4, 3\)"):
+        model(torch.from_numpy(tokens), torch.from_numpy(slots[:, :3]))
     with pytest.raises(ValueError, match="width must be a positive int"):
         RewardConfig(width=0)
+    with pytest.raises(ValueError, match="one sequence of SceneObjects per caption"):
+        caption_slots("a small red circle at the top left")
 
 
-def test_reward_model_learns_a_preference_it_can_see():
-    """Pairs prefer the caption whose embedding matches the image's: the head learns it from 256 pairs."""
-    config = RewardConfig(embed_dim=8, width=16)
+def test_caption_slots_name_colour_shape_and_count_per_cell():
+    red_circle = SceneObject("circle", "red", "small", 0, 1)
+    named = [[red_circle, SceneObject("square", "pink", "large", 0, 1), SceneObject("blob", "blue", "small", 1, 0)],
+             []]
+    slots = caption_slots(named)
+    assert slots.shape == (2, 4, 3) and slots.dtype == np.int64
+    assert slots[0].tolist() == [[0, 0, 0], [1, 1, 2], [3, 4, 1], [0, 0, 0]]  # red circle named twice; blue, no shape
+    assert not slots[1].any()  # nothing named
+    with pytest.raises(ValueError, match="outside the 2x2 grid"):
+        caption_slots([[SceneObject("circle", "red", "small", 2, 0)]])
+
+
+def test_reward_model_learns_which_colour_a_cell_shows():
+    """Pairs prefer the caption naming the colour that the cell's token encodes: the model learns it from 256 pairs."""
+    config = RewardConfig(feature_dim=8, n_places=1, width=16)
     rng = np.random.default_rng(0)
-    image = rng.normal(size=(256, 8)).astype("float32")
-    chosen = image + 0.3 * rng.normal(size=(256, 8)).astype("float32")
-    rejected = rng.normal(size=(256, 8)).astype("float32")
+    colour = rng.integers(1, 5, size=256)  # the true colour id of each one-cell scene
+    tokens = (np.eye(8)[colour] + 0.1 * rng.normal(size=(256, 8)))[:, None].astype("float32")  # (256, 1, 8)
+    chosen = np.stack([colour, np.ones(256, int), np.ones(256, int)], -1)[:, None]  # (256, 1, 3)
+    rejected = chosen.copy()
+    rejected[:, 0, 0] = 1 + (colour + rng.integers(0, 3, size=256)) % 4  # another colour
     torch.manual_seed(0)
     model = torch_reward.RewardModel(config)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-2)
-    i, c, r = map(torch.from_numpy, (image, chosen, rejected))
+    t, c, r = (torch.from_numpy(a) for a in (tokens, chosen, rejected))
     for _ in range(150):
-        loss = torch_reward.bradley_terry_loss(model(i, c), model(i, r))
+        loss = torch_reward.bradley_terry_loss(model(t, c), model(t, r))
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
     assert loss.item() < 0.1
-    assert (model(i, c) > model(i, r)).float().mean().item() >= 0.98
+    assert (model(t, c) > model(t, r)).float().mean().item() >= 0.98

@@ -14,9 +14,11 @@
   :func:`caption_logprobs` give rollouts and their log-probabilities;
   :func:`rule_score` is the preference rule (every object named at its
   place with its colour and shape, nothing extra);
-  :func:`preference_pairs` samples two captions per image and keeps the
-  pairs the rule prefers; :func:`train_reward_model` fits the Bradley–Terry
-  reward model; :func:`rlhf` fine-tunes by policy gradient on a reward
+  :func:`preference_pairs` samples captions per image and keeps the
+  pairs the rule prefers, adding near misses (:func:`near_miss`: the true
+  caption with one thing wrong); :func:`train_reward_model` fits the
+  Bradley–Terry reward model, also on :func:`tied_near_misses` (pairs the
+  rule scores the same); :func:`rlhf` fine-tunes by policy gradient on a reward
   (the reward model's, the rule's, mini_clip's score, a user's thumbs) with
   a KL term; :func:`dpo` learns from the same pairs with no reward model.
 - :func:`held_out_quality` and :func:`kl_to_reference` measure what the
@@ -28,6 +30,7 @@ Importing this module imports torch.
 from __future__ import annotations
 
 import copy
+import dataclasses
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -39,10 +42,10 @@ from torch.nn import functional as F
 from tqdm.auto import tqdm
 
 from mmcourse import env
-from mmcourse.data.shape_scenes import SceneObject
+from mmcourse.data.shape_scenes import COLOURS, SHAPES, SceneObject, caption
 from mmcourse.experiments import vision_language as vl
-from mmcourse.feedback import DIGIT_WORDS, END, MAX_SPELLING, N_SYMBOLS, RewardConfig, caption_word_ids, spell, \
-    unspell
+from mmcourse.feedback import DIGIT_WORDS, END, MAX_SPELLING, N_SYMBOLS, RewardConfig, caption_slots, \
+    caption_word_ids, spell, unspell
 from mmcourse.torch_models.reward import RewardModel, bradley_terry_loss
 from mmcourse.torch_models.vlm import VisionLanguageModel
 
@@ -391,20 +394,28 @@ class Pairs:
 
 
 def preference_pairs(model: VisionLanguageModel, task: CaptionTask, tokenizer, samples: int = 4,
-                     with_truth: bool = False, sampled_pairs: bool = True, batch_size: int = 32,
-                     temperature: float = 1.0, seed: int = 0, progress: bool = True) -> Pairs:
+                     with_truth: bool = False, sampled_pairs: bool = True, near_misses: int = 0,
+                     batch_size: int = 32, temperature: float = 1.0, seed: int = 0, progress: bool = True) -> Pairs:
     """``samples`` sampled captions per scene of ``task``; where their rule scores differ, the best vs the worst.
 
     The first best and the first worst by rule score are taken; scenes
     whose samples all score the same give no such pair. ``with_truth``
     adds, for every scene whose worst sample is not perfect, the true
     caption (a "human-written" reply, score 1.0) against that worst sample;
-    ``sampled_pairs=False`` keeps only those.
+    ``sampled_pairs=False`` keeps only those. ``near_misses`` adds that many
+    pairs per scene made without the model (:func:`near_miss_pair`), cheap
+    and varied: the contrasts a reward model must learn, one at a time.
     """
     if isinstance(samples, bool) or not isinstance(samples, int) or samples < 2:
         raise ValueError(f"samples must be an int >= 2, got {samples!r}")
+    if isinstance(near_misses, bool) or not isinstance(near_misses, int) or near_misses < 0:
+        raise ValueError(f"near_misses must be an int >= 0, got {near_misses!r}")
     generator = torch.Generator().manual_seed(seed)
+    rng = np.random.default_rng(seed)
     found: list[tuple[int, str, str]] = []  # (scene, chosen text, rejected text)
+    for scene in range(len(task) if near_misses else 0):
+        found += [(scene, *pair) for pair in (near_miss_pair(task.objects[scene], rng) for _ in range(near_misses))
+                  if pair is not None]
     for start in tqdm(range(0, len(task), batch_size), desc="pairs", disable=not progress):
         index = list(range(start, min(start + batch_size, len(task))))
         features = task.features[index].repeat_interleave(samples, 0)  # (b K, n, D)
@@ -423,6 +434,60 @@ def preference_pairs(model: VisionLanguageModel, task: CaptionTask, tokenizer, s
     return Pairs(torch.tensor([s for s, _, _ in found]), _encode_replies(tokenizer, [c for _, c, _ in found]),
                  _encode_replies(tokenizer, [r for _, _, r in found]), [c for _, c, _ in found],
                  [r for _, _, r in found])
+
+
+def near_miss(objects: tuple[SceneObject, ...], rng: np.random.Generator) -> tuple[SceneObject, ...]:
+    """The scene's objects with one thing wrong: a colour, a shape, a place, one object left out, one added, or two
+    objects' looks swapped (where the scene allows it; else a colour). Sorted in reading order, as captions are."""
+    objects = list(objects)
+    empty = [(r, c) for r in range(2) for c in range(2) if all((o.row, o.col) != (r, c) for o in objects)]
+    i = int(rng.integers(len(objects)))
+    obj, kind = objects[i], int(rng.integers(6))
+    if kind == 1:
+        objects[i] = dataclasses.replace(obj, shape=str(rng.choice([s for s in SHAPES if s != obj.shape])))
+    elif kind == 2 and empty:
+        row, col = empty[rng.integers(len(empty))]
+        objects[i] = dataclasses.replace(obj, row=row, col=col)
+    elif kind == 3 and len(objects) > 1:
+        objects.pop(i)
+    elif kind == 4 and empty:
+        row, col = empty[rng.integers(len(empty))]
+        objects.append(SceneObject(str(rng.choice(SHAPES)), str(rng.choice(list(COLOURS))), "small", row, col))
+    elif kind == 5 and len(objects) > 1:
+        j = (i + 1) % len(objects)
+        objects[i] = dataclasses.replace(obj, shape=objects[j].shape, colour=objects[j].colour)
+        objects[j] = dataclasses.replace(objects[j], shape=obj.shape, colour=obj.colour)
+    else:
+        objects[i] = dataclasses.replace(obj, colour=str(rng.choice([c for c in COLOURS if c != obj.colour])))
+    return tuple(sorted(objects, key=lambda o: (o.row, o.col)))
+
+
+def near_miss_pair(objects: tuple[SceneObject, ...], rng: np.random.Generator) -> tuple[str, str] | None:
+    """(chosen, rejected) captions of a scene by the rule: one near miss against the truth (a third of the time) or
+    against a second near miss (of the truth or of itself); None when the rule scores the two the same."""
+    first = near_miss(objects, rng)
+    if rng.random() < 1 / 3:
+        other = objects
+    else:
+        other = near_miss(first if rng.random() < 0.5 else objects, rng)
+    a, b = caption(first), caption(other)
+    score_a, score_b = rule_score(a, objects), rule_score(b, objects)
+    if score_a == score_b:
+        return None
+    return (a, b) if score_a > score_b else (b, a)
+
+
+def tied_near_misses(task: CaptionTask, per_scene: int, seed: int = 0) -> tuple[torch.Tensor, list[str], list[str]]:
+    """Pairs of near misses the rule scores the *same* (e.g. an object left out and one misnamed): scene indices
+    (M,) and the two captions. A reward model fitted on strict preferences only never learns such equalities."""
+    rng = np.random.default_rng(seed)
+    found = []
+    for scene, objects in enumerate(task.objects):
+        for _ in range(per_scene):
+            a, b = caption(near_miss(objects, rng)), caption(near_miss(objects, rng))
+            if a != b and rule_score(a, objects) == rule_score(b, objects):
+                found.append((scene, a, b))
+    return torch.tensor([s for s, _, _ in found], dtype=torch.int64), [a for _, a, _ in found], [b for _, _, b in found]
 
 
 def _encode_replies(tokenizer, replies: list[str]) -> tuple[torch.Tensor, torch.Tensor]:
@@ -448,21 +513,38 @@ def text_embeddings(clip, captions: list[str], max_words: int = 32) -> torch.Ten
     return F.normalize(clip.encode_text(ids), dim=1)
 
 
-def train_reward_model(pairs: Pairs, task: CaptionTask, clip, steps: int = 300, batch_size: int = 64,
-                       lr: float = 3e-3, config: RewardConfig = RewardConfig(), seed: int = 0, progress: bool = True
-                       ) -> tuple[RewardModel, dict[str, list[float]]]:
-    """A RewardModel fitted to the pairs with the Bradley–Terry loss; returns it (eval mode) and {"step", "loss"}."""
+def reply_slots(texts: list[str]) -> torch.Tensor:
+    """What the reward model reads of each caption: :func:`mmcourse.feedback.caption_slots` (B, 4, 3) of its objects."""
+    return torch.from_numpy(caption_slots([vl.parse_caption(t) for t in texts]))
+
+
+def train_reward_model(pairs: Pairs, task: CaptionTask, steps: int = 600, batch_size: int = 128, lr: float = 3e-3,
+                       weight_decay: float = 0.01, config: RewardConfig = RewardConfig(),
+                       ties: tuple[torch.Tensor, list[str], list[str]] | None = None, seed: int = 0,
+                       progress: bool = True) -> tuple[RewardModel, dict[str, list[float]]]:
+    """A RewardModel fitted to the pairs with the Bradley–Terry loss (AdamW); returns it (eval mode) and
+    {"step", "loss"}. It reads the scenes' frozen visual tokens (``task.features``) and the captions' slots.
+
+    ``ties`` (:func:`tied_near_misses`) adds Bradley–Terry's loss for a tie, −½ log σ(d) − ½ log σ(−d) on
+    the difference d, on a batch of tied pairs each step: equal rule scores should get equal rewards.
+    """
     _check_steps(steps)
     torch.manual_seed(seed)
     model = RewardModel(config)
-    image = task.image_emb[pairs.scene]  # (M, E)
-    chosen, rejected = text_embeddings(clip, pairs.chosen_text), text_embeddings(clip, pairs.rejected_text)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.01)
+    tokens = task.features[pairs.scene]  # (M, P, D)
+    chosen, rejected = reply_slots(pairs.chosen_text), reply_slots(pairs.rejected_text)  # (M, P, 3) each
+    if ties is not None:
+        tie_tokens, tie_a, tie_b = task.features[ties[0]], reply_slots(ties[1]), reply_slots(ties[2])
+    optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     generator = torch.Generator().manual_seed(seed)
     history: dict[str, list[float]] = {"step": [], "loss": []}
     for step in tqdm(range(1, steps + 1), desc="reward model", disable=not progress):
         rows = torch.randint(len(pairs), (batch_size,), generator=generator)
-        loss = bradley_terry_loss(model(image[rows], chosen[rows]), model(image[rows], rejected[rows]))
+        loss = bradley_terry_loss(model(tokens[rows], chosen[rows]), model(tokens[rows], rejected[rows]))
+        if ties is not None:
+            rows = torch.randint(len(tie_tokens), (batch_size,), generator=generator)
+            r_a, r_b = model(tie_tokens[rows], tie_a[rows]), model(tie_tokens[rows], tie_b[rows])
+            loss = loss + (bradley_terry_loss(r_a, r_b) + bradley_terry_loss(r_b, r_a)) / 2
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
@@ -485,11 +567,11 @@ def rule_reward(task: CaptionTask) -> Reward:
     return lambda texts, scenes: torch.tensor([rule_score(t, task.objects[i]) for t, i in zip(texts, scenes)])
 
 
-def model_reward(model: RewardModel, task: CaptionTask, clip) -> Reward:
+def model_reward(model: RewardModel, task: CaptionTask) -> Reward:
     """The Bradley–Terry reward model's score of each caption for its scene."""
     def reward(texts: list[str], scenes: list[int]) -> torch.Tensor:
         with torch.no_grad():
-            return model(task.image_emb[scenes], text_embeddings(clip, texts))
+            return model(task.features[scenes], reply_slots(texts))
     return reward
 
 
@@ -621,10 +703,24 @@ def greedy_captions(model: VisionLanguageModel, task: CaptionTask, tokenizer, ba
     return texts
 
 
+def scene_scores(model: VisionLanguageModel, task: CaptionTask, tokenizer) -> np.ndarray:
+    """The rule score of the model's greedy caption of each scene of ``task``: (N,)."""
+    texts = greedy_captions(model, task, tokenizer)
+    return np.array([rule_score(t, o) for t, o in zip(texts, task.objects)])
+
+
 def held_out_quality(model: VisionLanguageModel, task: CaptionTask, tokenizer) -> float:
     """The mean rule score of the model's greedy captions of ``task``'s scenes."""
-    texts = greedy_captions(model, task, tokenizer)
-    return float(np.mean([rule_score(t, o) for t, o in zip(texts, task.objects)]))
+    return float(scene_scores(model, task, tokenizer).mean())
+
+
+def paired_standard_error(scores: np.ndarray, reference: np.ndarray) -> float:
+    """The standard error of mean(scores − reference) over N scenes scored by two models (N,) each: the noise
+    on a gain measured on those scenes, std(difference) / √N."""
+    if scores.shape != reference.shape or scores.ndim != 1 or len(scores) < 2:
+        raise ValueError(f"scores and reference must both be (N,) with N >= 2, got {scores.shape} and "
+                         f"{reference.shape}")
+    return float(np.std(scores - reference, ddof=1) / np.sqrt(len(scores)))
 
 
 @torch.no_grad()
@@ -662,23 +758,27 @@ def fine_tune(recipe: dict, progress: bool = True) -> VisionLanguageModel:
 
     Preference pairs come from ``samples`` captions for each of the first
     ``n_scenes`` training scenes, rule-ranked (:func:`preference_pairs` with
-    ``with_truth`` and ``sampled_pairs``); "rlhf" runs
+    ``with_truth``, ``sampled_pairs`` and ``near_misses``); "rlhf" runs
     :func:`rlhf` on ``reward``: "reward_model" fits the reward model on the
     pairs (``rm_steps``) and uses its score, "rule" asks the rule itself (a
-    judge always at hand, as people are not); "dpo" runs :func:`dpo` on the pairs.
+    judge always at hand, as people are not), "clip" mini_clip's cosine (a
+    zero-shot judge); "dpo" runs :func:`dpo` on the pairs.
     """
     policy, clip, tokenizer = _course_parts()
     task = caption_task(recipe["n_scenes"], clip)
-    if recipe["method"] == "rlhf" and recipe["reward"] == "rule":
-        pairs, reward = None, rule_reward(task)
+    if recipe["method"] == "rlhf" and recipe["reward"] in ("rule", "clip"):
+        pairs, reward = None, rule_reward(task) if recipe["reward"] == "rule" else clip_reward(clip, task)
     else:
         pairs = preference_pairs(policy, task, tokenizer, recipe["samples"], recipe["with_truth"],
-                                 recipe.get("sampled_pairs", True), seed=recipe["seed"], progress=progress)
+                                 recipe.get("sampled_pairs", True), recipe.get("near_misses", 0),
+                                 seed=recipe["seed"], progress=progress)
     if recipe["method"] == "rlhf":
         if pairs is not None:
-            reward_model, _ = train_reward_model(pairs, task, clip, recipe["rm_steps"], seed=recipe["seed"],
+            ties = tied_near_misses(task, recipe["tied_near_misses"], recipe["seed"]) \
+                if recipe.get("tied_near_misses") else None
+            reward_model, _ = train_reward_model(pairs, task, recipe["rm_steps"], ties=ties, seed=recipe["seed"],
                                                  progress=progress)
-            reward = model_reward(reward_model, task, clip)
+            reward = model_reward(reward_model, task)
         rlhf(policy, task, reward, tokenizer, recipe["steps"],
              recipe["scenes_per_step"], recipe["samples"], recipe["kl_weight"], recipe["lr"], recipe["seed"], progress)
     elif recipe["method"] == "dpo":
@@ -690,18 +790,21 @@ def fine_tune(recipe: dict, progress: bool = True) -> VisionLanguageModel:
 
 
 def measure_fine_tuned(model: VisionLanguageModel, n_scenes: int = 200) -> dict[str, float]:
-    """The rule score of greedy captions of ``n_scenes`` held-out scenes, for the model and for ``tiny_vlm``,
-    and the model's KL from ``tiny_vlm`` per caption (nats, two samples per scene)."""
+    """The rule score of greedy captions of ``n_scenes`` held-out scenes, for the model and for ``tiny_vlm``, the
+    standard error of the difference (:func:`paired_standard_error`), and the model's KL from ``tiny_vlm`` per
+    caption (nats, two samples per scene)."""
     base, clip, tokenizer = _course_parts()
     test = caption_task(n_scenes, clip, held_out=True)
-    return {"held_out_rule_score": held_out_quality(model, test, tokenizer),
-            "tiny_vlm_rule_score": held_out_quality(base, test, tokenizer),
+    scores, reference = scene_scores(model, test, tokenizer), scene_scores(base, test, tokenizer)
+    return {"held_out_rule_score": float(scores.mean()), "tiny_vlm_rule_score": float(reference.mean()),
+            "gain_standard_error": paired_standard_error(scores, reference),
             "kl_to_tiny_vlm": kl_to_reference(model, base, test, tokenizer)}
 
 
 __all__ = ["CaptionTask", "Pairs", "Reward", "Speller", "caption_logprobs", "caption_task", "clip_reward", "decode",
            "dpo", "dpo_loss", "fine_tune", "gradient_variance", "greedy_captions", "held_out_quality", "kl_to_reference",
-           "leave_one_out_baseline", "measure_fine_tuned", "model_reward", "preference_pairs", "pretrain_speller",
-           "reinforce_loss", "reward_accuracy", "rlhf", "rule_reward", "rule_score", "sample_captions",
-           "sample_spellings", "speller_accuracy", "spelling_logprobs", "spelling_reward", "text_embeddings",
-           "thumbs_reward", "token_kl", "train_reward_model", "train_speller", "user_loop"]
+           "leave_one_out_baseline", "measure_fine_tuned", "model_reward", "near_miss", "near_miss_pair",
+           "paired_standard_error", "preference_pairs", "pretrain_speller", "reinforce_loss", "reply_slots",
+           "reward_accuracy", "rlhf", "rule_reward", "rule_score", "sample_captions", "sample_spellings",
+           "scene_scores", "speller_accuracy", "spelling_logprobs", "spelling_reward", "text_embeddings",
+           "thumbs_reward", "tied_near_misses", "token_kl", "train_reward_model", "train_speller", "user_loop"]

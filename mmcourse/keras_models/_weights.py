@@ -35,3 +35,19 @@ def set_weights_checked(model: "keras.Model", weights: dict[str, list[np.ndarray
                              f"gives {[a.shape for a in arrays]}; build both with the same arguments")
     for name, arrays in weights.items():
         model.get_layer(name).set_weights(arrays)
+
+
+def flattened_dense_weights(torch_dense, height: int, width: int, channels: int) -> list[np.ndarray]:
+    """Keras [kernel (H*W*C, units), bias] for a torch Linear that reads a flattened (C, H, W) conv map.
+
+    torch flattens the map in C, H, W order, Keras in H, W, C order, so the
+    same row index means a different pixel-channel: the rows are reordered
+    as well as transposed.
+    """
+    dense = torch_dense.weight.detach().cpu().numpy()  # (units, C*H*W), each row in C, H, W order
+    if dense.shape[1] != channels * height * width:
+        raise ValueError(f"the torch dense layer takes {dense.shape[1]} inputs but the Keras model's conv map "
+                         f"has {height} x {width} x {channels}; build both with the same arguments")
+    units = dense.shape[0]
+    kernel = dense.reshape(units, channels, height, width).transpose(2, 3, 1, 0).reshape(-1, units)  # (H*W*C, units)
+    return [kernel, torch_dense.bias.detach().cpu().numpy()]

@@ -19,6 +19,8 @@ from __future__ import annotations
 
 from mmcourse.data.shape_scenes import ANSWERS
 from mmcourse.env import import_tensorflow
+from mmcourse.keras_models._weights import (conv_and_dense_weights, flattened_dense_weights, require_layers,
+                                            set_weights_checked)
 
 import_tensorflow()  # silences TensorFlow's start-up log lines before keras loads it
 import keras  # noqa: E402
@@ -54,6 +56,28 @@ def build_vqa_model(vocab_size: int, max_len: int = 8, n_answers: int = len(ANSW
     logits = layers.Dense(n_answers, name="head")(h)  # (B, n_answers)
     probs = layers.Softmax(name="softmax")(logits)  # y = softmax(W h + b)
     return keras.Model(inputs={"images": images, "question_ids": question_ids}, outputs=probs, name="vqa")
+
+
+def copy_weights_from_torch(model: keras.Model, torch_model) -> None:
+    """Load the weights of a torch ``VQANet`` into its Keras twin ``model``, in place.
+
+    Conv2D kernels (F, C, kh, kw) -> (kh, kw, C, F); Dense layers transposed,
+    ``image_dense``'s rows also reordered from torch's (C, H, W) flattening
+    to Keras's (H, W, C); the Embedding table as it is; the LSTM through
+    ``rnn_layer_weights_from_torch`` (same gate order i, f, g, o; the two
+    torch biases summed). Every shape is checked before any weight is set.
+    """
+    from mmcourse.keras_models.rnn import rnn_layer_weights_from_torch
+
+    convs = ("image_conv1", "image_conv2", "image_conv3")
+    require_layers(torch_model, (*convs, "image_dense", "question_embedding", "question_lstm", "fusion_dense", "head"),
+                   "a VQANet")
+    weights = conv_and_dense_weights(torch_model, convs, ("fusion_dense", "head"))
+    _, height, width, channels = model.get_layer("image_pool3").output.shape
+    weights["image_dense"] = flattened_dense_weights(torch_model.image_dense, height, width, channels)
+    weights["question_embedding"] = [torch_model.question_embedding.weight.detach().cpu().numpy()]
+    weights["question_lstm"] = rnn_layer_weights_from_torch(torch_model.question_lstm)
+    set_weights_checked(model, weights)
 
 
 def build_naive_model(image_size: int = 224, max_len: int = 100, n_answers: int = 10) -> keras.Model:

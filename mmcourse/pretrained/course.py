@@ -21,6 +21,8 @@ the same model trained for minutes by ``python -m mmcourse pretrain NAME``:
   digits from their word and one-object scenes from their caption.
 - ``ctc_digits`` (chapter 12): a conv1d + bidirectional GRU acoustic model
   trained with CTC to transcribe strings of 2-4 spoken digits.
+- ``vqa_net`` (chapter 14): chapter 07's VQA net trained longer, the model
+  chapter 14 exports, quantises and serves.
 
 Each :class:`Checkpoint` names its ``kind``; :data:`KINDS` says, per kind,
 how to build the model from its config, train it by its recipe and measure
@@ -150,12 +152,12 @@ CHECKPOINTS: dict[str, Checkpoint] = {
     "tiny_vlm_hacked": Checkpoint(
         file="tiny_vlm_hacked.pt",
         config={"gpt": {"vocab_size": 103, **_SIZE}, "feature_dim": 128, "projector": "mlp", "n_visual": None},
-        recipe={"method": "rlhf", "reward": "reward_model", "steps": 30, "n_scenes": 500, "samples": 4,
-                "with_truth": True, "rm_steps": 200, "scenes_per_step": 16, "kl_weight": 0.0, "lr": 1e-4, "seed": 0},
-        stated={"held_out_rule_gain": ("<=", -0.1)},  # reached -0.178, with a KL of 9.2 nats per caption
-        made="tiny_vlm fine-tuned by REINFORCE as tiny_vlm_rlhf but on a Bradley-Terry reward model (a head on "
-             "mini_clip's embeddings) fitted to rule-ranked preference pairs of 500 training scenes, with no KL "
-             "penalty and a larger step: the reward model is gamed (chapter 13's example of reward hacking)",
+        recipe={"method": "rlhf", "reward": "clip", "steps": 30, "n_scenes": 500, "samples": 4,
+                "scenes_per_step": 16, "kl_weight": 0.0, "lr": 3e-4, "seed": 0},
+        stated={"held_out_rule_gain": ("<=", -0.1), "kl_to_tiny_vlm": (">=", 10.0)},  # reached -0.185 at 23.6 nats
+        made="tiny_vlm fine-tuned by REINFORCE as tiny_vlm_rlhf but on mini_clip's cosine similarity (chapter 09's "
+             "zero-shot judge) as the reward, with no KL penalty and a larger step: the proxy is gamed (chapter 13's "
+             "example of reward hacking)",
         base="tiny_vlm",
         extra={"eval": {"n_scenes": 200}},
         kind="vlm_feedback"),
@@ -169,6 +171,15 @@ CHECKPOINTS: dict[str, Checkpoint] = {
              "of 2-4 FSDD training clips each step; scored on 1,000 strings of test clips",
         extra={"n_test": 1000, "test_seed": 0, "beam_width": 8},
         kind="ctc"),
+    "vqa_net": Checkpoint(
+        file="vqa_net.pt",
+        config={"vocab_size": 29},
+        recipe={"steps": 4000, "batch_size": 64, "lr": 3e-3, "seed": 0, "n_train": 6000, "data_seed": 0},
+        stated={"test_accuracy": (">=", 0.78)},  # reached 0.793 (a trial on 1 thread: 0.852); question prior 0.452
+        made="chapter 07's VQANet (CNN + embedding + LSTM, concatenation fusion) trained from scratch by Adam with a "
+             "cosine-decayed learning rate on the 6,000 training scenes of load_vqa() (scored on its 1,000 test scenes)",
+        extra={"n_train": 6000, "data_seed": 0},
+        kind="vqa"),
     "gan_digits": Checkpoint(
         file="gan_digits.pt",
         config={"vocab_size": 12, "channels": 1, "image_size": 16, "word_dim": 32, "z_dim": 32, "width": 32},
@@ -432,12 +443,35 @@ def _measure_feedback(name: str, model: VisionLanguageModel) -> dict[str, float]
     return scores | {"held_out_rule_gain": scores["held_out_rule_score"] - scores["tiny_vlm_rule_score"]}
 
 
+def _build_vqa(config: dict) -> nn.Module:
+    """Chapter 07's ``VQANet`` from its config (vocabulary size, layer widths)."""
+    from mmcourse.torch_models.vqa import VQANet
+
+    return VQANet(**config)
+
+
+def _train_vqa(name: str, progress: bool) -> nn.Module:
+    """A fresh VQANet trained by the recipe of checkpoint ``name`` (chapter 14's ``train_vqa_checkpoint``)."""
+    from mmcourse.experiments import deployment
+
+    checkpoint = _checkpoint(name)
+    return deployment.train_vqa_checkpoint(checkpoint.config, checkpoint.recipe, progress)
+
+
+def _measure_vqa(name: str, model: nn.Module) -> dict[str, float]:
+    """Accuracy on the 1,000 test scenes of ``load_vqa()`` and the question-only prior's (chapter 07's bar)."""
+    from mmcourse.experiments import deployment
+
+    return deployment.measure_vqa_checkpoint(model, **_checkpoint(name).extra)
+
+
 KINDS: dict[str, Kind] = {
     "gpt": Kind(build=lambda config: GPT(GPTConfig(**config)), train=_train_gpt, measure=_measure_gpt),
     "clip": Kind(build=lambda config: MiniCLIP(CLIPConfig(**config)), train=_train_clip, measure=_measure_clip),
     "vlm": Kind(build=_build_vlm, train=_train_vlm, measure=_measure_vlm),
     "vlm_feedback": Kind(build=_build_vlm, train=_train_feedback, measure=_measure_feedback),
     "ctc": Kind(build=_build_ctc, train=_train_ctc, measure=_measure_ctc),
+    "vqa": Kind(build=_build_vqa, train=_train_vqa, measure=_measure_vqa),
     "gan": Kind(build=lambda config: _generative().build_model("gan", config), train=_train_generative,
                 measure=_measure_generative),
     "ddpm": Kind(build=lambda config: _generative().build_model("ddpm", config), train=_train_generative,
