@@ -1,4 +1,4 @@
-"""Every function question of chapters 10-13 accepts its reference, flags each near miss, and survives junk."""
+"""Every function question of chapters 10-15 accepts its reference, flags each near miss, and survives junk."""
 import importlib
 
 import pytest
@@ -6,7 +6,7 @@ import pytest
 from exercise_cells import wrong_message
 from mmcourse.exercises.core import FunctionQuestion
 
-QUESTIONS = [q for n in ("10", "11", "12", "13")
+QUESTIONS = [q for n in ("10", "11", "12", "13", "14", "15")
              for q in vars(importlib.import_module(f"mmcourse.exercises.ch{n}")).values()
              if isinstance(q, FunctionQuestion)]
 

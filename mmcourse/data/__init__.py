@@ -8,10 +8,12 @@ a PyPI package we depend on, or a small committed file with its build script.
 - ``make_scenes``: generated shape scenes with captions and questions.
 - ``load_digit_captions``, ``load_shape_captions``: caption -> image pairs for text-to-image (chapter 11).
 - ``load_text_corpus``: Python's documentation prose (PSF licence), from the standard library.
+- ``make_moving_shapes``: generated grey clips of a shape moving or changing size (chapter 15).
 """
 from mmcourse.data.av_digits import AVDigits, AVSplit, load_av_digits
 from mmcourse.data.digit_images import load_digit_images
 from mmcourse.data.digit_strings import DigitStrings, make_digit_strings
+from mmcourse.data.moving_shapes import MovingShapes, make_moving_shapes
 from mmcourse.data.shape_scenes import ANSWERS, ShapeScenes, make_scenes
 from mmcourse.data.spoken_digits import SpokenDigits, load_spoken_digits
 from mmcourse.data.text_corpus import load_text_corpus
@@ -38,4 +40,4 @@ def check_data() -> dict[str, str | None]:
 
 __all__ = ["ANSWERS", "AVDigits", "AVSplit", "CaptionedImages", "DigitStrings", "ShapeScenes", "SpokenDigits", "check_data",
            "load_av_digits", "load_digit_captions", "load_digit_images", "load_spoken_digits", "load_text_corpus",
-           "load_shape_captions", "make_digit_strings", "make_scenes"]
+           "load_shape_captions", "make_digit_strings", "make_moving_shapes", "make_scenes", "MovingShapes"]
