@@ -9,6 +9,7 @@ import importlib
 import os
 import platform
 import random
+import socket
 import sys
 
 import numpy as np
@@ -147,3 +148,10 @@ def import_tensorflow():
         os.dup2(saved, 2)
         os.close(saved)
     return tf
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that nothing listens on at ``host`` right now (the OS picks it), for a local server or rendezvous."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]

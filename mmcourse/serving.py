@@ -26,7 +26,6 @@ import base64
 import binascii
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -40,6 +39,7 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict
 
 from mmcourse.data.shape_scenes import ANSWERS
+from mmcourse.env import free_port
 from mmcourse.text import tokenize
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -189,13 +189,6 @@ def onnx_predictor(session) -> Predictor:
         return session.run(["logits"], {"images": np.asarray(images, np.float32),
                                         "question_ids": np.asarray(question_ids, np.int64)})[0]
     return predict
-
-
-def free_port() -> int:
-    """A TCP port on 127.0.0.1 that nothing listens on right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @dataclass(frozen=True)

@@ -142,7 +142,7 @@ def test_a_server_that_cannot_start_is_reported_and_left_behind_nowhere(tmp_path
 
 
 def test_load_test_counts_a_refused_connection_as_lost():
-    from mmcourse.serving import free_port
+    from mmcourse.env import free_port
 
     report = dep.load_test(f"http://127.0.0.1:{free_port()}/predict", [{"image": "", "question": ""}], ["red"],
                            n_requests=3, concurrency=2, timeout=2, progress=False)

@@ -45,6 +45,9 @@ from pathlib import Path
 
 import numpy as np
 
+from mmcourse.env import free_port
+from mmcourse.fusion import check_positive
+
 WORLD_SIZE = 2
 LOOPBACK = "127.0.0.1"
 MODULE = "mmcourse.experiments.distributed"  # the workers' entry point (``python -m``)
@@ -70,9 +73,7 @@ class ParallelConfig:
 
     def __post_init__(self):
         for name in ("steps", "global_batch", "n_train"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"{name} must be a positive int, got {value!r}")
+            check_positive(getattr(self, name), name)
         if self.global_batch % WORLD_SIZE:
             raise ValueError(f"global_batch must split evenly over {WORLD_SIZE} workers, got {self.global_batch}")
         if self.n_train < self.global_batch:
@@ -84,13 +85,6 @@ class ParallelConfig:
 
 
 # ---------------------------------------------------------------- launching
-
-
-def free_port(host: str = LOOPBACK) -> int:
-    """A TCP port that is free on ``host`` right now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
 
 
 def loopback_interface() -> str:
