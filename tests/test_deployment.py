@@ -3,60 +3,49 @@ import numpy as np
 import pytest
 import torch
 
-from mmcourse.data.vqa import load_vqa
 from mmcourse.experiments import deployment as dep
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def data():
-    return load_vqa(n_train=200, n_val=20, n_test=40, seed=0)
-
-
-@pytest.fixture(scope="module")
-def net(data):
-    return dep.train_vqa_net(data.train, len(data.vocab), steps=30, batch_size=32, progress=False)[0]
-
-
-@pytest.fixture(scope="module")
-def batch(data):
+def batch(small_vqa):
     """Seven test pairs: a batch size none of the exports was traced with (they use 2)."""
-    return dep.nchw(data.test.images[:7]), data.test.question_ids[:7]
+    return dep.nchw(small_vqa.test.images[:7]), small_vqa.test.question_ids[:7]
 
 
 @pytest.fixture(scope="module")
-def eager(net, batch):
-    return dep.torch_predictor(dep.ServableVQA(net).eval())(*batch)
+def eager(small_vqa_net, batch):
+    return dep.torch_predictor(dep.ServableVQA(small_vqa_net).eval())(*batch)
 
 
 @pytest.fixture(scope="module")
-def onnx_path(net, data, tmp_path_factory):
+def onnx_path(small_vqa_net, small_vqa, tmp_path_factory):
     folder = tmp_path_factory.mktemp("onnx")
-    return dep.export_onnx(dep.ServableVQA(net), dep.example_inputs(data.test), folder / "m.onnx")
+    return dep.export_onnx(dep.ServableVQA(small_vqa_net), dep.example_inputs(small_vqa.test), folder / "m.onnx")
 
 
-def test_servable_graph_equals_vqanet_with_packed_sequences(net, data, batch, eager):
-    lengths = torch.from_numpy(data.test.lengths[:7])
+def test_servable_graph_equals_vqanet_with_packed_sequences(small_vqa_net, small_vqa, batch, eager):
+    lengths = torch.from_numpy(small_vqa.test.lengths[:7])
     with torch.no_grad():
-        packed = net(torch.from_numpy(batch[0]), torch.from_numpy(batch[1]), lengths).numpy()
+        packed = small_vqa_net(torch.from_numpy(batch[0]), torch.from_numpy(batch[1]), lengths).numpy()
     assert eager.shape == (7, 17) and dep.max_abs_diff(eager, packed) <= 1e-5
 
 
-def test_training_is_seeded_and_lowers_the_loss(data):
-    first, losses = dep.train_vqa_net(data.train, len(data.vocab), steps=20, batch_size=32, progress=False)
-    second, _ = dep.train_vqa_net(data.train, len(data.vocab), steps=20, batch_size=32, progress=False)
+def test_training_is_seeded_and_lowers_the_loss(small_vqa):
+    first, losses = dep.train_vqa_net(small_vqa.train, len(small_vqa.vocab), steps=20, batch_size=32, progress=False)
+    second, _ = dep.train_vqa_net(small_vqa.train, len(small_vqa.vocab), steps=20, batch_size=32, progress=False)
     assert np.mean(losses[-5:]) < np.mean(losses[:5])
     assert all(torch.equal(a, b) for a, b in zip(first.state_dict().values(), second.state_dict().values()))
 
 
-def test_torchscript_equals_eager_on_another_batch_size(net, data, batch, eager, tmp_path):
-    path = dep.export_torchscript(dep.ServableVQA(net), dep.example_inputs(data.test), tmp_path / "m.ts")
+def test_torchscript_equals_eager_on_another_batch_size(small_vqa_net, small_vqa, batch, eager, tmp_path):
+    path = dep.export_torchscript(dep.ServableVQA(small_vqa_net), dep.example_inputs(small_vqa.test), tmp_path / "m.ts")
     assert dep.max_abs_diff(dep.torch_predictor(torch.jit.load(str(path)))(*batch), eager) <= 1e-5
 
 
-def test_torch_export_keeps_the_batch_dimension_symbolic(net, data, batch, eager, tmp_path):
-    path = dep.export_program(dep.ServableVQA(net), dep.example_inputs(data.test), tmp_path / "m.pt2")
+def test_torch_export_keeps_the_batch_dimension_symbolic(small_vqa_net, small_vqa, batch, eager, tmp_path):
+    path = dep.export_program(dep.ServableVQA(small_vqa_net), dep.example_inputs(small_vqa.test), tmp_path / "m.pt2")
     program = torch.export.load(str(path))
     batch_size = program.graph_module.graph.find_nodes(op="placeholder")[-2].meta["val"].shape[0]
     assert not isinstance(batch_size, int)  # a SymInt, not the traced 2
@@ -78,12 +67,12 @@ def test_int8_model_is_smaller_and_close(onnx_path, batch, eager):
     assert 0 < dep.max_abs_diff(logits, eager) < 0.1 * np.abs(eager).max()
 
 
-def test_example_with_batch_one_is_refused(data):
+def test_example_with_batch_one_is_refused(small_vqa):
     with pytest.raises(ValueError, match="a batch of 1 pins the dimension"):
-        dep.example_inputs(data.test, batch=1)
+        dep.example_inputs(small_vqa.test, batch=1)
 
 
-def test_keras_twin_and_both_keras_exports_equal_torch(net, batch, eager, tmp_path):
+def test_keras_twin_and_both_keras_exports_equal_torch(small_vqa_net, batch, eager, tmp_path):
     from mmcourse.env import import_tensorflow
 
     tf = import_tensorflow()
@@ -91,8 +80,8 @@ def test_keras_twin_and_both_keras_exports_equal_torch(net, batch, eager, tmp_pa
 
     from mmcourse.keras_models.vqa import build_vqa_model, copy_weights_from_torch
 
-    model = build_vqa_model(vocab_size=net.question_embedding.num_embeddings)
-    copy_weights_from_torch(model, net)
+    model = build_vqa_model(vocab_size=small_vqa_net.question_embedding.num_embeddings)
+    copy_weights_from_torch(model, small_vqa_net)
     probs = torch.softmax(torch.from_numpy(eager), dim=1).numpy()
     inputs = dep.keras_inputs(*batch)
     assert dep.max_abs_diff(model(inputs, training=False), probs) <= 1e-5
@@ -103,11 +92,12 @@ def test_keras_twin_and_both_keras_exports_equal_torch(net, batch, eager, tmp_pa
     assert dep.max_abs_diff(served, probs) <= 1e-5
 
 
-def test_copy_weights_refuses_a_different_twin(net):
+def test_copy_weights_refuses_a_different_twin(small_vqa_net):
     from mmcourse.keras_models.vqa import build_vqa_model, copy_weights_from_torch
 
     with pytest.raises(ValueError, match="build both with the same arguments"):
-        copy_weights_from_torch(build_vqa_model(vocab_size=net.question_embedding.num_embeddings, lstm_units=8), net)
+        other = build_vqa_model(vocab_size=small_vqa_net.question_embedding.num_embeddings, lstm_units=8)
+        copy_weights_from_torch(other, small_vqa_net)
 
 
 def test_percentiles_are_numpys_linear_ones():
@@ -116,16 +106,17 @@ def test_percentiles_are_numpys_linear_ones():
         dep.percentiles([])
 
 
-def test_latency_table_has_a_row_per_predictor_thread_count_and_batch(net, data):
-    makers = {"eager": lambda threads: dep.torch_predictor(dep.ServableVQA(net).eval())}
-    rows = dep.latency_table(makers, data.test, batches=(1, 4), threads=(1, 2), repeats={1: 3, 4: 3}, progress=False)
+def test_latency_table_has_a_row_per_predictor_thread_count_and_batch(small_vqa_net, small_vqa):
+    makers = {"eager": lambda threads: dep.torch_predictor(dep.ServableVQA(small_vqa_net).eval())}
+    rows = dep.latency_table(makers, small_vqa.test, batches=(1, 4), threads=(1, 2), repeats={1: 3, 4: 3},
+                             progress=False)
     assert [(r.name, r.threads, r.batch) for r in rows] == [("eager", t, b) for t in (1, 2) for b in (1, 4)]
     assert all(0 < r.p50_ms <= r.p95_ms for r in rows)
     assert torch.get_num_threads() == 1  # restored
 
 
-def test_bf16_autocast_is_close_to_float32(net, data):
-    report = dep.autocast_report(dep.ServableVQA(net), data.test, torch.bfloat16, torch.device("cpu"))
+def test_bf16_autocast_is_close_to_float32(small_vqa_net, small_vqa):
+    report = dep.autocast_report(dep.ServableVQA(small_vqa_net), small_vqa.test, torch.bfloat16, torch.device("cpu"))
     assert 0 < report["max_abs_logit_diff"] < 0.1
     assert report["agreement"] >= 0.9 and set(report) == {"max_abs_logit_diff", "accuracy_fp32", "accuracy_bfloat16",
                                                           "agreement"}

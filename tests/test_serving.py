@@ -9,7 +9,6 @@ import numpy as np
 import pytest
 
 from mmcourse.data.shape_scenes import ANSWERS
-from mmcourse.data.vqa import load_vqa
 from mmcourse.experiments import deployment as dep
 from mmcourse.serving import create_app, encode_png, serve
 
@@ -17,46 +16,40 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.fixture(scope="module")
-def data():
-    return load_vqa(n_train=200, n_val=20, n_test=40, seed=0)
+def servable(small_vqa_net):
+    return dep.ServableVQA(small_vqa_net).eval()
 
 
 @pytest.fixture(scope="module")
-def net(data):
-    return dep.ServableVQA(dep.train_vqa_net(data.train, len(data.vocab), steps=30, batch_size=32,
-                                             progress=False)[0]).eval()
-
-
-@pytest.fixture(scope="module")
-def client(net, data):
+def client(servable, small_vqa):
     from fastapi.testclient import TestClient
 
-    with TestClient(create_app(dep.torch_predictor(net), data.vocab.itos)) as client:
+    with TestClient(create_app(dep.torch_predictor(servable), small_vqa.vocab.itos)) as client:
         yield client
 
 
 @pytest.fixture(scope="module")
-def good(data):
-    return {"image": encode_png(data.test.images[0]), "question": data.test.questions[0]}
+def good(small_vqa):
+    return {"image": encode_png(small_vqa.test.images[0]), "question": small_vqa.test.questions[0]}
 
 
 def _png(image: np.ndarray) -> str:
     return base64.b64encode(cv2.imencode(".png", image)[1].tobytes()).decode()
 
 
-def test_a_good_request_gets_the_eager_answer_and_a_latency(client, good, net, data):
+def test_a_good_request_gets_the_eager_answer_and_a_latency(client, good, servable, small_vqa):
     response = client.post("/predict", json=good)
     assert response.status_code == 200
-    expected = dep.torch_predictor(net)(dep.nchw(data.test.images[:1]), data.test.question_ids[:1])[0]
+    expected = dep.torch_predictor(servable)(dep.nchw(small_vqa.test.images[:1]), small_vqa.test.question_ids[:1])[0]
     assert response.json()["answer"] == ANSWERS[int(np.argmax(expected))]
     assert response.json()["latency_ms"] > 0
     assert client.get("/health").json() == {"status": "ok"}
 
 
-def test_the_png_round_trip_is_lossless(data):
+def test_the_png_round_trip_is_lossless(small_vqa):
     from mmcourse.serving import decode_image
 
-    assert np.array_equal(decode_image(encode_png(data.test.images[0])), data.test.images[0])
+    assert np.array_equal(decode_image(encode_png(small_vqa.test.images[0])), small_vqa.test.images[0])
 
 
 BAD_IMAGES = [
@@ -110,14 +103,14 @@ def test_the_service_still_answers_after_every_bad_request(client, good):
     assert client.post("/predict", json=good).status_code == 200
 
 
-def test_real_server_under_load_loses_nothing_and_answers_like_eager_torch(net, data, tmp_path):
-    path = dep.export_onnx(net, dep.example_inputs(data.test), tmp_path / "vqa.onnx")
+def test_real_server_under_load_loses_nothing_and_answers_like_eager_torch(servable, small_vqa, tmp_path):
+    path = dep.export_onnx(servable, dep.example_inputs(small_vqa.test), tmp_path / "vqa.onnx")
     n = 20
-    payloads = [{"image": encode_png(image), "question": q} for image, q in zip(data.test.images[:n],
-                                                                                data.test.questions[:n])]
-    logits = dep.torch_predictor(net)(dep.nchw(data.test.images[:n]), data.test.question_ids[:n])
+    payloads = [{"image": encode_png(image), "question": q} for image, q in zip(small_vqa.test.images[:n],
+                                                                                small_vqa.test.questions[:n])]
+    logits = dep.torch_predictor(servable)(dep.nchw(small_vqa.test.images[:n]), small_vqa.test.question_ids[:n])
     expected = [ANSWERS[i] for i in logits.argmax(axis=1)]
-    with serve(path, data.vocab.itos, threads=1, timeout=60) as server:
+    with serve(path, small_vqa.vocab.itos, threads=1, timeout=60) as server:
         report = dep.load_test(f"{server.url}/predict", payloads, expected, n_requests=200, concurrency=4,
                                progress=False)
         import httpx
@@ -134,10 +127,10 @@ def test_real_server_under_load_loses_nothing_and_answers_like_eager_torch(net, 
         os.kill(pid, 0)
 
 
-def test_a_server_that_cannot_start_is_reported_and_left_behind_nowhere(tmp_path, data):
+def test_a_server_that_cannot_start_is_reported_and_left_behind_nowhere(tmp_path, small_vqa):
     missing = tmp_path / "no_such_model.onnx"
     with pytest.raises(RuntimeError, match="exited with code"):
-        with serve(missing, data.vocab.itos, timeout=60):
+        with serve(missing, small_vqa.vocab.itos, timeout=60):
             pass  # pragma: no cover - never reached
 
 
