@@ -188,6 +188,22 @@ def test_thumbs_reward_is_plus_one_only_for_a_perfect_caption(tiny):
     assert fb.rule_reward(task)(texts, [0, 0]).tolist() == [1.0, 0.5]
 
 
+def test_a_normalised_reward_has_mean_zero_and_std_one_on_the_starting_policys_captions(tiny):
+    model, task, tokenizer = tiny
+    code = lambda text: float(sum(map(ord, text)))  # differs between the random model's captions
+    reward = lambda texts, scenes: torch.tensor([3.0 * code(t) + 7.0 for t in texts])  # a scale and a shift
+    unit = fb.normalised(reward, model, task, tokenizer, n_scenes=6, samples=3, seed=2)
+    scenes = torch.arange(6).repeat_interleave(3)  # the captions normalised draws, drawn again
+    ids, mask = fb.sample_captions(model, task.features[scenes], tokenizer, generator=torch.Generator().manual_seed(2))
+    values = unit(fb.decode(tokenizer, ids, mask), scenes.tolist())
+    assert values.mean().item() == pytest.approx(0.0, abs=1e-5) and values.std().item() == pytest.approx(1.0)
+    codes = torch.tensor([code(t) for t in fb.decode(tokenizer, ids, mask)], dtype=torch.float64)
+    gap = unit(["c"], [0]) - unit(["a"], [0])  # 6 apart raw, over the raw spread 3 std(code)
+    assert gap.item() == pytest.approx(6.0 / (3.0 * codes.std().item()), rel=1e-3)  # float32 of rewards near 3e4
+    with pytest.raises(ValueError, match="same score"):
+        fb.normalised(lambda texts, scenes: torch.ones(len(texts)), model, task, tokenizer, n_scenes=2, samples=2)
+
+
 def test_a_simulated_users_thumbs_teach_the_speller():
     policy = fb.pretrain_speller(steps=23)
     history = fb.user_loop(policy, rounds=200, progress=False)

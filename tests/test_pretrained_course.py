@@ -86,6 +86,8 @@ def test_feedback_checkpoints_start_from_tiny_vlm_and_state_chapter_13s_kl_bound
         assert checkpoint.stated["kl_to_tiny_vlm"] == ("<=", 10.0)  # the bound chapter 13 prints and asserts
         op, gain = checkpoint.stated["held_out_rule_gain"]
         assert op == ">=" and gain > 0  # strictly better than tiny_vlm on held-out scenes
+        reached = course.read_manifest()[name]["reached"]
+        assert reached["held_out_rule_gain"] >= 2.5 * reached["gain_standard_error"]  # ... and not by chance
     assert CHECKPOINTS["tiny_vlm_hacked"].recipe["kl_weight"] == 0.0
     assert CHECKPOINTS["tiny_vlm_hacked"].stated["held_out_rule_gain"][0] == "<="  # the proxy reward is gamed
     assert CHECKPOINTS["tiny_vlm_hacked"].stated["kl_to_tiny_vlm"] == (">=", 10.0)  # ... far outside the bound

@@ -586,6 +586,26 @@ def thumbs_reward(task: CaptionTask) -> Reward:
     return lambda texts, scenes: torch.where(rule(texts, scenes) == 1.0, 1.0, -1.0)
 
 
+@torch.no_grad()
+def normalised(reward: Reward, policy: VisionLanguageModel, task: CaptionTask, tokenizer, n_scenes: int = 256,
+               samples: int = 4, seed: int = 0) -> Reward:
+    """``reward`` shifted and scaled to mean 0 and standard deviation 1 over the starting policy's own captions
+    (``samples`` for each of ``task``'s first ``n_scenes`` scenes), as Ziegler et al. (2019) normalise theirs.
+
+    A Bradley–Terry reward has no unit: its spread is the model's confidence
+    (here about 3 against the rule's 0.4), and it scales the policy gradient
+    against the KL term. Once normalised, one β means the same for any reward.
+    """
+    scenes = torch.arange(min(n_scenes, len(task))).repeat_interleave(samples)
+    ids, mask = sample_captions(policy, task.features[scenes], tokenizer,
+                                generator=torch.Generator().manual_seed(seed))
+    start = reward(decode(tokenizer, ids, mask), scenes.tolist()).float()  # (n_scenes K,)
+    mean, std = start.mean(), start.std()
+    if not std > 0:
+        raise ValueError("the reward gives every sampled caption the same score: nothing to normalise by")
+    return lambda texts, scenes: (reward(texts, scenes) - mean) / std
+
+
 # --- RLHF and DPO ----------------------------------------------------------------------------------------------------
 
 def _frozen(model: nn.Module) -> nn.Module:
@@ -757,28 +777,33 @@ def fine_tune(recipe: dict, progress: bool = True) -> VisionLanguageModel:
     """``tiny_vlm`` fine-tuned by a course recipe: {"method": "rlhf" | "dpo", ...}; the model on the CPU, eval mode.
 
     Preference pairs come from ``samples`` captions for each of the first
-    ``n_scenes`` training scenes, rule-ranked (:func:`preference_pairs` with
-    ``with_truth``, ``sampled_pairs`` and ``near_misses``); "rlhf" runs
-    :func:`rlhf` on ``reward``: "reward_model" fits the reward model on the
-    pairs (``rm_steps``) and uses its score, "rule" asks the rule itself (a
-    judge always at hand, as people are not), "clip" mini_clip's cosine (a
-    zero-shot judge); "dpo" runs :func:`dpo` on the pairs.
+    ``pair_scenes`` (default ``n_scenes``) training scenes, rule-ranked
+    (:func:`preference_pairs` with ``with_truth``, ``sampled_pairs`` and
+    ``near_misses``); "rlhf" runs :func:`rlhf` on the first ``n_scenes``
+    scenes with ``reward``: "reward_model" fits the reward model on the pairs
+    (``rm_steps``, ``tied_near_misses``) and uses its score, :func:`normalised`
+    when ``normalise``; "rule" asks the rule itself (a judge always at hand, as
+    people are not), "clip" mini_clip's cosine (a zero-shot judge); "dpo" runs
+    :func:`dpo` on the pairs.
     """
     policy, clip, tokenizer = _course_parts()
     task = caption_task(recipe["n_scenes"], clip)
+    pair_task = task.head(recipe.get("pair_scenes", recipe["n_scenes"]))
     if recipe["method"] == "rlhf" and recipe["reward"] in ("rule", "clip"):
         pairs, reward = None, rule_reward(task) if recipe["reward"] == "rule" else clip_reward(clip, task)
     else:
-        pairs = preference_pairs(policy, task, tokenizer, recipe["samples"], recipe["with_truth"],
+        pairs = preference_pairs(policy, pair_task, tokenizer, recipe["samples"], recipe["with_truth"],
                                  recipe.get("sampled_pairs", True), recipe.get("near_misses", 0),
                                  seed=recipe["seed"], progress=progress)
     if recipe["method"] == "rlhf":
         if pairs is not None:
-            ties = tied_near_misses(task, recipe["tied_near_misses"], recipe["seed"]) \
+            ties = tied_near_misses(pair_task, recipe["tied_near_misses"], recipe["seed"]) \
                 if recipe.get("tied_near_misses") else None
-            reward_model, _ = train_reward_model(pairs, task, recipe["rm_steps"], ties=ties, seed=recipe["seed"],
-                                                 progress=progress)
+            reward_model, _ = train_reward_model(pairs, pair_task, recipe["rm_steps"], ties=ties,
+                                                 seed=recipe["seed"], progress=progress)
             reward = model_reward(reward_model, task)
+            if recipe.get("normalise"):
+                reward = normalised(reward, policy, task, tokenizer, seed=recipe["seed"])
         rlhf(policy, task, reward, tokenizer, recipe["steps"],
              recipe["scenes_per_step"], recipe["samples"], recipe["kl_weight"], recipe["lr"], recipe["seed"], progress)
     elif recipe["method"] == "dpo":
@@ -804,7 +829,7 @@ def measure_fine_tuned(model: VisionLanguageModel, n_scenes: int = 200) -> dict[
 __all__ = ["CaptionTask", "Pairs", "Reward", "Speller", "caption_logprobs", "caption_task", "clip_reward", "decode",
            "dpo", "dpo_loss", "fine_tune", "gradient_variance", "greedy_captions", "held_out_quality", "kl_to_reference",
            "leave_one_out_baseline", "measure_fine_tuned", "model_reward", "near_miss", "near_miss_pair",
-           "paired_standard_error", "preference_pairs", "pretrain_speller", "reinforce_loss", "reply_slots",
+           "normalised", "paired_standard_error", "preference_pairs", "pretrain_speller", "reinforce_loss", "reply_slots",
            "reward_accuracy", "rlhf", "rule_reward", "rule_score", "sample_captions", "sample_spellings",
            "scene_scores", "speller_accuracy", "spelling_logprobs", "spelling_reward", "text_embeddings",
            "thumbs_reward", "tied_near_misses", "token_kl", "train_reward_model", "train_speller", "user_loop"]
