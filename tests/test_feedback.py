@@ -251,6 +251,16 @@ def test_near_miss_pairs_join_the_sampled_ones_and_the_reward_model_fits_them(ti
     assert fb.reward_accuracy(fb.model_reward(reward_model, task), pairs) >= 0.9
 
 
+def test_rule_scores_judge_each_scene_by_its_own_objects(tiny):
+    _, task, _ = tiny  # scenes 0, 1, 2: both objects, the first only, the second only; then again
+    captions = [caption(OBJECTS)] * 6  # right for scenes 0 and 3, an extra object for the others
+    scores = fb.rule_scores(captions, task)
+    assert scores.shape == (6,) and scores.tolist() == [fb.rule_score(caption(OBJECTS), o) for o in task.objects]
+    assert scores[0] == 1.0 and scores[1] < 1.0 and scores[2] < 1.0
+    with pytest.raises(ValueError, match="one caption per scene: 5 captions for 6 scenes"):
+        fb.rule_scores(captions[:5], task)
+
+
 def test_paired_standard_error_is_the_spread_of_the_differences_over_root_n():
     scores, reference = np.array([1.0, 0.5, 0.5, 0.0]), np.array([0.5, 0.5, 0.5, 0.5])
     assert fb.paired_standard_error(scores, reference) == pytest.approx(np.std([0.5, 0, 0, -0.5], ddof=1) / 2)

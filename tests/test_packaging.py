@@ -1,9 +1,12 @@
 """The two ways to install (pip via pyproject, conda via environment.yml) pin the same packages."""
+import os
 import re
 import subprocess
 import sys
 import tomllib
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -39,6 +42,32 @@ def test_importing_mmcourse_imports_no_framework_and_sets_env_defaults():
             "print(os.environ['TF_CPP_MIN_LOG_LEVEL'], os.environ['OMP_WAIT_POLICY'])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.splitlines() == ["[]", "3 ACTIVE"]  # a user's own OMP_WAIT_POLICY wins
+
+
+_MAPPED_BY_A_20_MB_ARRAY = (  # prints how many bytes glibc mapped from the OS for one 20 MB NumPy array
+    "import ctypes, mmcourse, numpy\n"
+    "class Info(ctypes.Structure):\n"
+    "    _fields_ = [(name, ctypes.c_size_t) for name in ('arena', 'ordblks', 'smblks', 'hblks', 'hblkhd',\n"
+    "                                                    'usmblks', 'fsmblks', 'uordblks', 'fordblks', 'keepcost')]\n"
+    "mallinfo2 = ctypes.CDLL('libc.so.6').mallinfo2\n"
+    "mallinfo2.restype = Info\n"
+    "before = mallinfo2().hblkhd\n"
+    "block = numpy.ones(20 << 17)\n"
+    "print(mallinfo2().hblkhd - before)\n")
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc is Linux's")
+def test_importing_mmcourse_keeps_tens_of_mb_blocks_on_the_heap_unless_the_user_set_malloc():
+    import mmcourse
+
+    def mapped(**env: str) -> int:
+        run = subprocess.run([sys.executable, "-c", _MAPPED_BY_A_20_MB_ARRAY], capture_output=True, text=True,
+                             check=True, env={**os.environ, **env})
+        return int(run.stdout)
+
+    assert mmcourse.keep_freed_memory() is True
+    assert mapped() < 1 << 20  # served from the heap, which keeps what is freed for the next block
+    assert mapped(MALLOC_MMAP_THRESHOLD_="131072") >= 20 << 20  # the user's own setting wins: mapped from the OS
 
 
 def test_the_no_deps_install_is_one_pin_in_the_makefile_environment_yml_readme_and_loader():

@@ -723,10 +723,16 @@ def greedy_captions(model: VisionLanguageModel, task: CaptionTask, tokenizer, ba
     return texts
 
 
+def rule_scores(captions: list[str], task: CaptionTask) -> np.ndarray:
+    """The rule score of one caption per scene of ``task``, in order: (N,)."""
+    if len(captions) != len(task):
+        raise ValueError(f"need one caption per scene: {len(captions)} captions for {len(task)} scenes")
+    return np.array([rule_score(t, o) for t, o in zip(captions, task.objects)])
+
+
 def scene_scores(model: VisionLanguageModel, task: CaptionTask, tokenizer) -> np.ndarray:
     """The rule score of the model's greedy caption of each scene of ``task``: (N,)."""
-    texts = greedy_captions(model, task, tokenizer)
-    return np.array([rule_score(t, o) for t, o in zip(texts, task.objects)])
+    return rule_scores(greedy_captions(model, task, tokenizer), task)
 
 
 def held_out_quality(model: VisionLanguageModel, task: CaptionTask, tokenizer) -> float:
@@ -830,6 +836,6 @@ __all__ = ["CaptionTask", "Pairs", "Reward", "Speller", "caption_logprobs", "cap
            "dpo", "dpo_loss", "fine_tune", "gradient_variance", "greedy_captions", "held_out_quality", "kl_to_reference",
            "leave_one_out_baseline", "measure_fine_tuned", "model_reward", "near_miss", "near_miss_pair",
            "normalised", "paired_standard_error", "preference_pairs", "pretrain_speller", "reinforce_loss", "reply_slots",
-           "reward_accuracy", "rlhf", "rule_reward", "rule_score", "sample_captions", "sample_spellings",
+           "reward_accuracy", "rlhf", "rule_reward", "rule_score", "rule_scores", "sample_captions", "sample_spellings",
            "scene_scores", "speller_accuracy", "spelling_logprobs", "spelling_reward", "text_embeddings",
            "thumbs_reward", "tied_near_misses", "token_kl", "train_reward_model", "train_speller", "user_loop"]
