@@ -122,6 +122,14 @@ def test_bf16_autocast_is_close_to_float32(small_vqa_net, small_vqa):
                                                           "agreement"}
 
 
+def test_bf16_autocast_falls_back_to_pytorchs_kernels_where_onednn_has_no_bf16(small_vqa_net, small_vqa, monkeypatch):
+    assert dep.onednn_has(torch.float32)
+    monkeypatch.setattr(dep, "onednn_has", lambda dtype: False)  # as on an AVX2 CPU, whatever this one is
+    report = dep.autocast_report(dep.ServableVQA(small_vqa_net), small_vqa.test, torch.bfloat16, torch.device("cpu"))
+    assert 0 < report["max_abs_logit_diff"] < 0.1 and report["agreement"] >= 0.9
+    assert torch.backends.mkldnn.enabled  # restored
+
+
 def test_max_abs_diff_refuses_different_shapes():
     with pytest.raises(ValueError, match="same shape"):
         dep.max_abs_diff(np.zeros((2, 3)), np.zeros((3, 2)))

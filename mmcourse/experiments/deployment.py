@@ -25,6 +25,7 @@ Importing this module imports torch; ONNX Runtime, onnx and TensorFlow are impor
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import threading
 import time
@@ -329,6 +330,25 @@ def plot_latency(rows: Sequence[LatencyRow]):
 # -- mixed precision ---------------------------------------------------------------------------------------
 
 
+def onednn_has(dtype: torch.dtype) -> bool:
+    """Whether this CPU's oneDNN (PyTorch's CPU kernels for LSTMs, convolutions...) computes in ``dtype``:
+    bf16 needs AVX-512 or newer, fp16 AVX-512 FP16 or AMX; float32 always."""
+    check = {torch.bfloat16: torch.ops.mkldnn._is_mkldnn_bf16_supported,
+             torch.float16: torch.ops.mkldnn._is_mkldnn_fp16_supported}.get(dtype)
+    return check is None or bool(check())
+
+
+@contextlib.contextmanager
+def _without_onednn():
+    """PyTorch's own CPU kernels instead of oneDNN's inside the block; the setting is restored after it."""
+    before = torch.backends.mkldnn.enabled
+    torch.backends.mkldnn.enabled = False
+    try:
+        yield
+    finally:
+        torch.backends.mkldnn.enabled = before
+
+
 def autocast_report(model: nn.Module, split: VQASplit, dtype: torch.dtype = torch.bfloat16,
                     device: torch.device | None = None, batch_size: int = 500, n: int | None = None
                     ) -> dict[str, float]:
@@ -337,9 +357,12 @@ def autocast_report(model: nn.Module, split: VQASplit, dtype: torch.dtype = torc
     Returns max |logit difference|, both accuracies and the share of
     predictions that agree. On a CPU bf16 halves the bytes that matmuls and
     convolutions read (fast only on CPUs with AMX or AVX-512 BF16); on a GPU
-    fp16 and bf16 run on the tensor cores.
+    fp16 and bf16 run on the tensor cores. Where oneDNN has no kernels in
+    ``dtype`` (:func:`onednn_has`: an AVX2 CPU has no bf16 LSTM and would
+    raise), the autocast pass uses PyTorch's own kernels instead.
     """
     device = device or env.device()
+    native = device.type == "cpu" and not onednn_has(dtype)
     model = model.to(device).eval()
     n = len(split) if n is None else n
     images, ids = torch.from_numpy(nchw(split.images[:n])), torch.from_numpy(split.question_ids[:n])
@@ -348,7 +371,7 @@ def autocast_report(model: nn.Module, split: VQASplit, dtype: torch.dtype = torc
         for i in range(0, n, batch_size):
             batch = images[i:i + batch_size].to(device), ids[i:i + batch_size].to(device)
             full.append(model(*batch).float().cpu())
-            with torch.autocast(device.type, dtype=dtype):
+            with torch.autocast(device.type, dtype=dtype), _without_onednn() if native else contextlib.nullcontext():
                 low.append(model(*batch).float().cpu())
     full, low = torch.cat(full).numpy(), torch.cat(low).numpy()  # (N, n_answers) each
     truth = split.answer_ids[:n]
