@@ -33,7 +33,7 @@ def keep_freed_memory(mmap_threshold: int = 32 << 20, trim_threshold: int = 512 
     A decoder with a KV cache allocates and frees tensors of tens of MB at every
     token (each step's cache is a new, longer copy). By default glibc maps such
     blocks from the OS and unmaps them when freed, so every step pays for fresh,
-    zeroed pages: sampling 300 captions of chapter 13 took 7.8 s that way, 5.8 s
+    zeroed pages: sampling 300 captions of chapter 13 took 7.8 s that way, 6.2 s
     with these settings. The cost is up to ``trim_threshold`` bytes held by the
     process after it frees them. Does nothing (False) off glibc.
     """
